@@ -1,0 +1,152 @@
+"""The `bwv` command line: parses options, calls one library function, formats the result.
+
+Catalogue commands live here; compliance, voice and custody commands live in their own
+`cli_*` modules and are registered on the same group. Nothing heavy is imported at the
+top so `bwv --help` starts instantly.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from bwv import cli_compliance, cli_custody, cli_voice
+from bwv.cli_common import (
+    AppContext,
+    BwvGroup,
+    emit_json,
+    json_option,
+    pass_app,
+    time_range_options,
+)
+
+
+@click.group(cls=BwvGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--db",
+    metavar="PATH_OR_URL",
+    help="Catalogue file or SQLAlchemy URL (default: $BWV_DATABASE_URL or ./bwv.db).",
+)
+@click.option("--actor", help="Who is acting, for the audit trail (default: $BWV_ACTOR or user).")
+@click.version_option(package_name="bwv")
+@click.pass_context
+def main(ctx: click.Context, db: str | None, actor: str | None) -> None:
+    """Offline body-worn video evidence catalogue and voice-of-the-child checker."""
+    ctx.obj = AppContext(db=db, actor_option=actor)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=lambda: os.cpu_count() or 1,
+    show_default="number of cores",
+    help="Files processed in parallel, each worker loading the model once.",
+)
+@click.option(
+    "--model",
+    default="tiny.en",
+    show_default=True,
+    metavar="NAME_OR_DIR",
+    help="Embedded model name or a local CTranslate2 Whisper model folder.",
+)
+@click.option("--language", default="en", show_default=True, help="Spoken language.")
+@click.option("--no-transcribe", is_flag=True, help="Skip transcription and voice attribution.")
+@click.option(
+    "--store",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Copy each original into this content-addressed evidence store.",
+)
+@pass_app
+def ingest(app: AppContext, paths: tuple[Path, ...], **options: Any) -> None:
+    """Catalogue body-worn video files and folders (walked recursively)."""
+    from bwv.cli_output import print_ingest_summary
+    from ingest.worker import IngestOptions, ingest_paths
+
+    summary = ingest_paths(
+        list(paths),
+        engine=app.engine,
+        actor=app.actor,
+        options=IngestOptions(
+            workers=options["workers"],
+            model=options["model"],
+            language=options["language"],
+            transcribe=not options["no_transcribe"],
+            store=options["store"],
+        ),
+        show_progress=True,
+    )
+    print_ingest_summary(summary)
+    raise SystemExit(1 if summary.failed else 0)
+
+
+@main.command()
+@click.option("--device", help="Only clips from this camera serial.")
+@click.option("--officer", help="Only clips of this officer.")
+@time_range_options
+@click.option("--failed", is_flag=True, help="Only clips that failed ingest.")
+@json_option
+@pass_app
+def clips(app: AppContext, as_json: bool, **filters: Any) -> None:
+    """List catalogued clips."""
+    from bwv.cli_output import print_clips
+    from ingest.catalogue import ClipFilter, list_clips
+
+    rows = list_clips(engine=app.engine, actor=app.actor, clip_filter=ClipFilter(**filters))
+    emit_json(rows) if as_json else print_clips(rows)
+
+
+@main.command()
+@click.argument("clip")
+@json_option
+@pass_app
+def show(app: AppContext, clip: str, as_json: bool) -> None:
+    """Show a clip: metadata with provenance, audio facts, transcript (child speech marked)."""
+    from bwv.cli_output import print_clip_detail
+    from ingest.catalogue import clip_detail
+
+    detail = clip_detail(clip, engine=app.engine, actor=app.actor)
+    emit_json(detail) if as_json else print_clip_detail(detail)
+
+
+@main.command()
+@click.argument("text")
+@click.option("--child", "child_only", is_flag=True, help="Only speech attributed to a child.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@json_option
+@pass_app
+def search(app: AppContext, text: str, child_only: bool, limit: int, as_json: bool) -> None:
+    """Full-text search over transcripts."""
+    from bwv.cli_output import print_hits
+    from ingest.catalogue import search_transcripts
+
+    hits = search_transcripts(
+        text, engine=app.engine, actor=app.actor, child_only=child_only, limit=limit
+    )
+    emit_json(hits) if as_json else print_hits(hits)
+
+
+@main.command()
+@click.argument("clip")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["txt", "srt", "vtt", "json"]),
+    default="txt",
+    show_default=True,
+)
+@pass_app
+def transcript(app: AppContext, clip: str, fmt: str) -> None:
+    """Print a clip's time-coded transcript."""
+    from ingest.catalogue import render_transcript
+
+    click.echo(render_transcript(clip, fmt, engine=app.engine, actor=app.actor), nl=False)
+
+
+for _module in (cli_compliance, cli_voice, cli_custody):
+    for _command in _module.COMMANDS:
+        main.add_command(_command)

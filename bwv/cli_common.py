@@ -1,0 +1,116 @@
+"""What every `bwv` command shares: the app context, repeated options, error and JSON output.
+
+Options used by several commands are defined here once, as decorators. Domain errors
+raised by the library become one `Error: ...` line and an exit code here, and nowhere
+else; heavy libraries are never imported from this module so `bwv --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import click
+from sqlalchemy import Engine
+
+from bwv.errors import BwvError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class AppContext:
+    """Per-invocation state: where the catalogue is and who is acting."""
+
+    db: str | None = None
+    actor_option: str | None = None
+    _engine: Engine | None = field(default=None, repr=False)
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            from bwv.db import database_url, get_engine
+
+            self._engine = get_engine(database_url(self.db))
+        return self._engine
+
+    @property
+    def actor(self) -> str:
+        from bwv.audit import resolve_actor
+
+        return resolve_actor(self.actor_option)
+
+
+pass_app = click.make_pass_decorator(AppContext, ensure=True)
+
+
+class BwvGroup(click.Group):
+    """A click group that turns domain errors into one clear line and an exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BwvError as exc:
+            fail(str(exc), exc.exit_code)
+        except KeyboardInterrupt:
+            fail("interrupted", 130)
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Prints `Error: ...` (one line per problem) to stderr and exits with `code`."""
+    for line in message.splitlines() or [""]:
+        click.echo(f"Error: {line}", err=True)
+    sys.exit(code)
+
+
+def json_option(func: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")(
+        func
+    )
+
+
+def time_range_options(func: F) -> F:
+    """`--since` and `--until`, ISO 8601 (local time in the configured zone without offset)."""
+    func = click.option("--until", "until", type=TimeParam(), help="Only up to this time.")(func)
+    return click.option("--since", "since", type=TimeParam(), help="Only from this time.")(func)
+
+
+class TimeParam(click.ParamType):
+    """An ISO 8601 time; without an offset it is local time in `BWV_TIMEZONE`."""
+
+    name = "TIME"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, datetime):
+            return value
+        from bwv.timeutil import parse_time
+
+        try:
+            return parse_time(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=_json_default, ensure_ascii=False))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso_utc(value)
+    if hasattr(value, "__dataclass_fields__"):
+        from dataclasses import asdict
+
+        return asdict(value)
+    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
+def iso_utc(moment: datetime | None) -> str | None:
+    """ISO 8601 in UTC with a trailing Z, the form every JSON output uses."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,76 @@
+"""Human-readable output of the catalogue commands (JSON output is `cli_common.emit_json`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+
+def print_ingest_summary(summary: Any) -> None:
+    hours = summary.footage_seconds / 3600
+    click.echo(
+        f"Ingested {summary.ingested}, skipped {summary.skipped}, failed {summary.failed} "
+        f"({hours:.2f} h of footage) in {summary.seconds:.1f} s"
+    )
+    for path, reason in summary.failures:
+        click.echo(f"  failed: {path}: {reason}")
+
+
+def print_clips(rows: Sequence[Any]) -> None:
+    if not rows:
+        click.echo("No clips.")
+        return
+    click.echo(f"{'ID':>5}  {'STARTED (UTC)':<20}  {'DEVICE':<14}  {'OFFICER':<8}  "
+               f"{'DUR s':>6}  {'AUDIO':<7}  {'SPEECH s':>8}  {'CHILD s':>7}  FILE")  # fmt: skip
+    for r in rows:
+        click.echo(
+            f"{r.id:>5}  {(r.started_at or '-'):<20}  {(r.device_serial or '-'):<14}  "
+            f"{(r.officer_id or '-'):<8}  {_num(r.duration_s):>6}  {(r.audio_state or '-'):<7}  "
+            f"{_num(r.speech_seconds):>8}  {_num(r.child_speech_seconds):>7}  {r.file_name}"
+            + (f"  FAILED: {r.failure_reason}" if r.status == "failed" else "")
+        )
+
+
+def print_clip_detail(detail: Any) -> None:
+    clip = detail.clip
+    click.echo(f"Clip {clip['id']}: {clip['file_name']}  [{clip['status']}]")
+    if clip["failure_reason"]:
+        click.echo(f"  failure: {clip['failure_reason']}")
+    click.echo(f"  path: {clip['path']}\n  sha256: {clip['sha256']}")
+    for name, field in sorted(detail.provenance.items()):
+        click.echo(f"  {name}: {field['value']}  (from {field['source']}, {field['confidence']})")
+    _print_media(clip)
+    click.echo("Transcript:" if detail.transcript else "Transcript: none")
+    for s in detail.transcript:
+        marker = "CHILD" if s.child else "     "
+        prob = "" if s.child_probability is None else f" p(child)={s.child_probability:.2f}"
+        click.echo(f"  {s.start_s:7.2f}-{s.end_s:7.2f} {marker} {s.text}{prob}")
+
+
+def _print_media(clip: dict[str, Any]) -> None:
+    click.echo(
+        f"  container: {clip['container']}  duration: {_num(clip['duration_s'])} s  "
+        f"video: {clip['video_codec']} {clip['width']}x{clip['height']} @ {_num(clip['fps'])} fps"
+    )
+    click.echo(
+        f"  audio: {clip['audio_state']}  codec: {clip['audio_codec']}  "
+        f"speech: {_num(clip['speech_seconds'])} s  child speech: {_num(clip['child_speech_seconds'])} s"
+    )
+    click.echo(
+        f"  frames sampled: {clip['frames_sampled']}  dark/covered share: "
+        f"{_num(clip['dark_frame_share'])}  blur score: {_num(clip['blur_score'])}"
+    )
+
+
+def print_hits(hits: Sequence[Any]) -> None:
+    if not hits:
+        click.echo("No matches.")
+    for h in hits:
+        child = "  [child]" if h.child_probability is not None and h.child_probability >= 0.5 else ""
+        click.echo(f"clip {h.clip_id} {h.file_name} @ {h.start_s:.2f}-{h.end_s:.2f}s{child}: {h.snippet}")
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}".rstrip("0").rstrip(".")

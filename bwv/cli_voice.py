@@ -1,0 +1,7 @@
+"""`bwv` commands for voice; registered on the main group by bwv.cli."""
+
+from __future__ import annotations
+
+import click
+
+COMMANDS: list[click.Command] = []

@@ -1,0 +1,24 @@
+"""Small domain errors raised by the library; only the CLI turns them into `Error: ...` lines."""
+
+
+class BwvError(Exception):
+    """Something the user can fix: a bad path, option, file or database."""
+
+    exit_code = 2
+
+
+class NotFound(BwvError):
+    """A clip, incident or file named by the user does not exist."""
+
+
+class CatalogueError(BwvError):
+    """The catalogue database cannot be opened, read or written."""
+
+
+class ImportRejected(BwvError):
+    """An import file has bad rows; nothing from it was written."""
+
+    def __init__(self, problems: list[str], total: int | None = None) -> None:
+        self.problems = problems
+        self.total = total if total is not None else len(problems)
+        super().__init__("\n".join(problems))

@@ -1,0 +1,213 @@
+"""The catalogue's one domain model: every table `bwv` stores, in one place.
+
+Ingest, linking, compliance and the audit trail all read and write these tables, so
+they live together and the Alembic migrations mirror this module. Every timestamp is
+stored as naive UTC (portable to SQLite and PostgreSQL) and handed back timezone-aware.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import DateTime, LargeBinary, Text, TypeDecorator, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores aware datetimes as naive UTC and returns them aware again."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the catalogue; timestamps must be aware")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _time(**kwargs: Any) -> Any:
+    return Field(sa_type=UTCDateTime, **kwargs)
+
+
+class Clip(SQLModel, table=True):
+    """One original recording, catalogued once per distinct content (SHA-256)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    sha256: str = Field(index=True, unique=True, max_length=64)
+    path: str
+    file_name: str
+    size_bytes: int
+    status: str = Field(index=True, max_length=16)  # ingested | failed
+    failure_reason: str | None = None
+    ingested_at: datetime = _time(default_factory=utc_now)
+    ingest_seconds: float | None = None
+
+    container: str | None = None
+    duration_s: float | None = None
+    video_codec: str | None = None
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    audio_codec: str | None = None
+    audio_channels: int | None = None
+    audio_sample_rate: int | None = None
+    tags_json: str = Field(default="{}", sa_type=Text)
+
+    device_serial: str | None = Field(default=None, index=True)
+    officer_id: str | None = Field(default=None, index=True)
+    started_at: datetime | None = _time(default=None, index=True)
+    ended_at: datetime | None = _time(default=None, index=True)
+    time_confidence: str | None = None  # high | low
+    latitude: float | None = None
+    longitude: float | None = None
+
+    audio_state: str | None = None  # absent | silent | present
+    audio_peak_dbfs: float | None = None
+    speech_seconds: float | None = None
+    child_speech_seconds: float | None = None
+    transcribed: bool = False
+    model_name: str | None = None
+    language: str | None = None
+
+    frames_sampled: int | None = None
+    dark_frame_share: float | None = None
+    blur_score: float | None = None
+
+
+class ClipField(SQLModel, table=True):
+    """Where each metadata value came from: sidecar, container tag, file name or file time."""
+
+    __table_args__ = (UniqueConstraint("clip_id", "field"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    clip_id: int = Field(foreign_key="clip.id", index=True)
+    field: str = Field(max_length=32)
+    value: str
+    source: str = Field(max_length=16)
+    confidence: str = Field(default="high", max_length=8)
+
+
+class SpeechRegion(SQLModel, table=True):
+    """A stretch of the clip where voice activity detection heard speech."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    clip_id: int = Field(foreign_key="clip.id", index=True)
+    start_s: float
+    end_s: float
+
+
+class TranscriptSegment(SQLModel, table=True):
+    """A time-coded piece of transcript, with the probability that a child is speaking."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    clip_id: int = Field(foreign_key="clip.id", index=True)
+    start_s: float
+    end_s: float
+    text: str = Field(sa_type=Text)
+    confidence: float
+    no_speech_prob: float | None = None
+    child_probability: float | None = None
+
+
+class Derivative(SQLModel, table=True):
+    """A file made from an original (thumbnail, export, redaction), hashed and linked back."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    clip_id: int = Field(foreign_key="clip.id", index=True)
+    kind: str = Field(max_length=32)
+    sha256: str = Field(max_length=64)
+    media_type: str = Field(max_length=64)
+    content: bytes | None = Field(default=None, sa_type=LargeBinary)
+    path: str | None = None
+    created_at: datetime = _time(default_factory=utc_now)
+
+
+class Officer(SQLModel, table=True):
+    officer_id: str = Field(primary_key=True, max_length=64)
+    name: str
+    team: str = Field(index=True)
+    station: str = Field(index=True)
+
+
+class Assignment(SQLModel, table=True):
+    """Which camera an officer wore, from issue to return (open while not yet returned)."""
+
+    __table_args__ = (UniqueConstraint("device_serial", "issued_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    device_serial: str = Field(index=True, max_length=64)
+    officer_id: str = Field(index=True, max_length=64)
+    issued_at: datetime = _time()
+    returned_at: datetime | None = _time(default=None)
+
+
+class Incident(SQLModel, table=True):
+    incident_ref: str = Field(primary_key=True, max_length=64)
+    type: str = Field(index=True)
+    reported_at: datetime = _time(index=True)
+    location: str = ""
+    child_contact: bool = False
+    child_ages: str = ""  # ages separated by ';', empty when unknown
+    notes: str = Field(default="", sa_type=Text)
+
+
+class Attendance(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("incident_ref", "officer_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_ref: str = Field(foreign_key="incident.incident_ref", index=True, max_length=64)
+    officer_id: str = Field(index=True, max_length=64)
+    arrived_at: datetime = _time()
+    left_at: datetime = _time()
+
+
+class ClipLink(SQLModel, table=True):
+    """A clip attached to an incident, computed from attendance or decided by a person."""
+
+    __table_args__ = (UniqueConstraint("clip_id", "incident_ref"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    clip_id: int = Field(foreign_key="clip.id", index=True)
+    incident_ref: str = Field(foreign_key="incident.incident_ref", index=True, max_length=64)
+    officer_id: str | None = Field(default=None, index=True, max_length=64)
+    overlap_s: float = 0.0
+    ambiguous: bool = False
+    source: str = Field(default="auto", max_length=8)  # auto | manual
+
+
+class LinkDecision(SQLModel, table=True):
+    """A person's link or unlink of a clip and incident; it outlives every recomputation."""
+
+    __table_args__ = (UniqueConstraint("clip_id", "incident_ref"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    clip_id: int = Field(foreign_key="clip.id", index=True)
+    incident_ref: str = Field(max_length=64)
+    action: str = Field(max_length=8)  # link | unlink
+    actor: str
+    reason: str = ""
+    decided_at: datetime = _time(default_factory=utc_now)
+
+
+class AuditEvent(SQLModel, table=True):
+    """One entry of the append-only, hash-chained audit trail."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    occurred_at: datetime = _time(default_factory=utc_now, index=True)
+    actor: str = Field(index=True)
+    action: str = Field(index=True, max_length=32)
+    object_ids: str = ""
+    outcome: str = Field(max_length=16)
+    details: str = Field(default="{}", sa_type=Text)
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64, unique=True)

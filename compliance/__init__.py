@@ -1,0 +1,1 @@
+"""Linking clips to child-contact incidents, verdicts against policy, and the reports."""

@@ -1,0 +1,1 @@
+"""Turning folders of body-worn video into catalogue rows: discovery to the per-file worker."""

@@ -1,0 +1,159 @@
+"""One file, start to finish: hash, probe, provenance, audio, transcript, frames.
+
+`process_file` reads top to bottom in the order the catalogue needs the facts. It never
+writes to the catalogue and never modifies the original (opened read-only): it returns
+a `FileResult` that the batch's single writer stores in one transaction. Any failure
+to read the media becomes a failed result with a reason, never an exception.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import signal
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bwv.errors import BwvError
+from ingest import audio as audio_facts
+from ingest.config import IngestConfig
+from ingest.frames import FrameFacts, frame_facts
+from ingest.probe import MediaInfo, probe
+from ingest.provenance import Provenance, resolve
+from ingest.transcribe import Segment, Transcriber, transcribe
+
+HASH_CHUNK = 4 * 1024 * 1024
+
+
+class FileTimeout(Exception):
+    """The per-file time limit ran out (a pathological or hostile file)."""
+
+
+@dataclass(frozen=True)
+class AudioResult:
+    state: str
+    peak_dbfs: float | None
+    speech: list[tuple[float, float]] = field(default_factory=list)
+    segments: list[Segment] = field(default_factory=list)
+    transcribed: bool = False
+
+    @property
+    def speech_seconds(self) -> float:
+        return round(sum(end - start for start, end in self.speech), 3)
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """Everything learnt about one file; `failure` is set when it could not be read."""
+
+    path: Path
+    sha256: str
+    size_bytes: int
+    provenance: Provenance
+    media: MediaInfo | None = None
+    audio: AudioResult | None = None
+    frames: FrameFacts | None = None
+    failure: str | None = None
+    seconds: float = 0.0
+    store_path: Path | None = None
+
+
+@dataclass
+class FileContext:
+    """What a worker process holds across files: settings and the loaded model."""
+
+    config: IngestConfig
+    transcriber: Transcriber | None
+    store: Path | None = None
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as original:
+        while chunk := original.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def process_file(path: Path, sha256: str, context: FileContext) -> FileResult:
+    """Catalogue facts for one original; failures come back as a failed result."""
+    started = time.monotonic()
+    size = path.stat().st_size
+    try:
+        with time_limit(context.config.file_timeout_s):
+            media = probe(path)
+            provenance = resolve(path, media.tags, context.config)
+            audio = analyse_audio(path, media, context)
+            frames = frame_facts(path, context.config.frame_interval_s)
+            store_path = _store(path, sha256, context.store)
+    except (BwvError, FileTimeout) as exc:
+        return failed_result(path, sha256, size, str(exc), started, context)
+    except Exception as exc:  # a hostile file must fail alone, never the whole batch
+        reason = f"unexpected {type(exc).__name__} while reading: {exc}"
+        return failed_result(path, sha256, size, reason, started, context)
+    return FileResult(
+        path, sha256, size, provenance, media, audio, frames, None,
+        time.monotonic() - started, store_path,
+    )  # fmt: skip
+
+
+def failed_result(
+    path: Path, sha256: str, size: int, reason: str, started: float, context: FileContext
+) -> FileResult:
+    """A failed clip keeps whatever the sidecar and file name say about it."""
+    provenance = resolve(path, {}, context.config)
+    return FileResult(path, sha256, size, provenance, failure=reason, seconds=time.monotonic() - started)
+
+
+def analyse_audio(path: Path, media: MediaInfo, context: FileContext) -> AudioResult:
+    if not media.has_audio:
+        return AudioResult(audio_facts.ABSENT, None)
+    peak, speech, segments = 0.0, [], []
+    for block in audio_facts.decode_blocks(path):
+        peak = max(peak, block.peak)
+        if audio_facts.to_dbfs(block.peak) <= context.config.silence_floor_dbfs:
+            continue
+        pieces = audio_facts.speech_pieces(block)
+        speech += [(block.offset_s + p.start_s, block.offset_s + p.end_s) for p in pieces]
+        if context.transcriber is not None and pieces:
+            segments += _shifted(transcribe(context.transcriber, block.samples, pieces), block.offset_s)
+    dbfs = audio_facts.to_dbfs(peak)
+    state = audio_facts.audio_state(True, dbfs, context.config.silence_floor_dbfs)
+    return AudioResult(state, round(dbfs, 2), speech, segments, context.transcriber is not None)
+
+
+def _shifted(segments: list[Segment], offset_s: float) -> list[Segment]:
+    if not offset_s:
+        return segments
+    from dataclasses import replace
+
+    return [
+        replace(s, start_s=round(s.start_s + offset_s, 3), end_s=round(s.end_s + offset_s, 3))
+        for s in segments
+    ]
+
+
+def _store(path: Path, sha256: str, store: Path | None) -> Path | None:
+    if store is None:
+        return None
+    from ingest.store import store_original
+
+    return store_original(path, sha256, store)
+
+
+@contextmanager
+def time_limit(seconds: float) -> Any:
+    """Raises FileTimeout in this (main) thread after `seconds`, via SIGALRM."""
+
+    def _expire(_signum: int, _frame: Any) -> None:
+        raise FileTimeout(f"timed out after {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, _expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

@@ -1,0 +1,159 @@
+"""Batched Whisper transcription over speech regions, with child-voice attribution.
+
+Speech regions are packed into 30 s windows, each window is encoded once in a batch,
+and the decoder turns the encoder states into time-coded text (the approach of
+faster-whisper's BatchedInferencePipeline). The same encoder states are pooled per
+segment for the child-voice classifier, so attribution costs almost nothing extra.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from bwv.errors import BwvError
+from ingest import encoder
+from ingest.encoder import FRAME_S, Piece, Window
+
+if TYPE_CHECKING:
+    from faster_whisper import WhisperModel
+
+BATCH_SIZE = 8
+NO_SPEECH_THRESHOLD = 0.6
+LOW_LOGPROB = -1.0
+MAX_COMPRESSION = 2.4
+
+
+@dataclass(frozen=True)
+class Segment:
+    start_s: float
+    end_s: float
+    text: str
+    confidence: float
+    no_speech_prob: float
+    child_probability: float | None = None
+
+
+@dataclass
+class Transcriber:
+    """A loaded model, its tokenizer and prompt, and the child-voice classifier."""
+
+    model: WhisperModel
+    tokenizer: Any
+    prompt: list[int]
+    suppress: list[int]
+    voice: Any = None
+    name: str = "tiny.en"
+
+
+def load_transcriber(model_name: str, language: str, threads: int = 0) -> Transcriber:
+    from faster_whisper.tokenizer import Tokenizer
+    from faster_whisper.transcribe import get_suppressed_tokens
+
+    model = encoder.load_model(model_name, threads=threads)
+    multilingual = model.model.is_multilingual
+    if not multilingual and language != "en":
+        raise BwvError(f"model {model_name} is English-only; give a multilingual model for --language {language}")
+    tokenizer = Tokenizer(model.hf_tokenizer, multilingual, task="transcribe", language=language)
+    prompt = model.get_prompt(tokenizer, previous_tokens=[], without_timestamps=False)
+    suppress = get_suppressed_tokens(tokenizer, [-1])
+    return Transcriber(model, tokenizer, prompt, suppress, _load_voice(), model_name)
+
+
+def _load_voice() -> Any:
+    """The shipped child-voice classifier, or None when the package has none yet."""
+    from ingest.voice import DEFAULT_MODEL_PATH, ChildVoiceModel
+
+    return ChildVoiceModel.load() if DEFAULT_MODEL_PATH.is_file() else None
+
+
+def transcribe(transcriber: Transcriber, samples: np.ndarray, pieces: list[Piece]) -> list[Segment]:
+    """Time-coded segments (seconds in `samples`' clock) over the given speech pieces."""
+    windows = encoder.pack_windows(samples, pieces)
+    segments: list[Segment] = []
+    for start in range(0, len(windows), BATCH_SIZE):
+        segments.extend(_transcribe_batch(transcriber, windows[start : start + BATCH_SIZE]))
+    return segments
+
+
+def _transcribe_batch(transcriber: Transcriber, windows: list[Window]) -> list[Segment]:
+    features = encoder.log_mel(transcriber.model, windows)
+    encoded = encoder.encode(transcriber.model, features)
+    results = transcriber.model.model.generate(
+        encoded,
+        [list(transcriber.prompt) for _ in windows],
+        beam_size=1,
+        max_length=transcriber.model.max_length,
+        return_scores=True,
+        return_no_speech_prob=True,
+        suppress_blank=True,
+        suppress_tokens=transcriber.suppress,
+    )
+    frames = encoder.encoder_frames(encoded) if transcriber.voice is not None else None
+    segments = []
+    for index, (window, result) in enumerate(zip(windows, results, strict=True)):
+        window_frames = frames[index] if frames is not None else None
+        segments.extend(_window_segments(transcriber, window, result, window_frames))
+    return segments
+
+
+def _window_segments(transcriber: Transcriber, window: Window, result: Any, frames: Any) -> list[Segment]:
+    tokens = result.sequences_ids[0]
+    avg_logprob = result.scores[0] * (len(tokens) ** 1.0) / (len(tokens) + 1)
+    if result.no_speech_prob > NO_SPEECH_THRESHOLD and avg_logprob < LOW_LOGPROB:
+        return []
+    spans = [s for s in split_by_timestamps(transcriber.tokenizer, tokens, window.duration_s) if s[2]]
+    spans = [s for s in spans if _compression_ratio(s[2]) <= MAX_COMPRESSION]
+    child = _child_probabilities(transcriber.voice, frames, spans)
+    confidence = math.exp(min(avg_logprob, 0.0))
+    return [
+        Segment(
+            start_s=round(window.to_source(start), 3),
+            end_s=round(window.to_source(max(end, start + FRAME_S)), 3),
+            text=text,
+            confidence=round(confidence, 4),
+            no_speech_prob=round(float(result.no_speech_prob), 4),
+            child_probability=probability,
+        )
+        for (start, end, text), probability in zip(spans, child, strict=True)
+    ]
+
+
+def split_by_timestamps(tokenizer: Any, tokens: list[int], duration_s: float) -> list[tuple[float, float, str]]:
+    """Cuts decoded tokens at Whisper's timestamp tokens into (start, end, text) spans."""
+    begin = tokenizer.timestamp_begin
+    spans: list[tuple[float, float, str]] = []
+    text_tokens: list[int] = []
+    last_time = 0.0
+    for token in tokens:
+        if token < begin:
+            if token < tokenizer.eot:
+                text_tokens.append(token)
+            continue
+        time = min((token - begin) * FRAME_S, duration_s)
+        if text_tokens:
+            spans.append((last_time, time, tokenizer.decode(text_tokens).strip()))
+            text_tokens = []
+        last_time = time
+    if text_tokens:
+        spans.append((last_time, duration_s, tokenizer.decode(text_tokens).strip()))
+    return spans
+
+
+def _child_probabilities(voice: Any, frames: Any, spans: list[tuple[float, float, str]]) -> list[float | None]:
+    if voice is None or frames is None or not spans:
+        return [None] * len(spans)
+    from ingest.voice import segment_embedding
+
+    embeddings = np.stack([segment_embedding(frames, encoder.frame_slice(s, e)) for s, e, _ in spans])
+    return [round(float(p), 4) for p in voice.probabilities(embeddings)]
+
+
+def _compression_ratio(text: str) -> float:
+    import zlib
+
+    data = text.encode("utf-8")
+    return len(data) / max(len(zlib.compress(data)), 1)

@@ -1,0 +1,145 @@
+"""Storing one processed file: the clip, its provenance, speech, transcript and thumbnail.
+
+Each file is written in a single transaction together with its audit event, so the
+catalogue never holds half a clip. A hash that another process stored in the meantime
+is treated as already catalogued, which keeps concurrent ingests exact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import timedelta
+
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from bwv.audit import record
+from bwv.db import session_scope
+from bwv.models import Clip, ClipField, Derivative, SpeechRegion, TranscriptSegment
+from ingest.pipeline import FileResult
+
+CHILD_THRESHOLD = 0.5
+
+
+def store_result(result: FileResult, *, engine: Engine, actor: str) -> int | None:
+    """Writes the clip and everything about it; None when the hash is already catalogued."""
+    with session_scope(engine) as session:
+        if session.exec(select(Clip.id).where(Clip.sha256 == result.sha256)).first():
+            return None
+        clip = clip_row(result)
+        session.add(clip)
+        session.flush()
+        assert clip.id is not None
+        session.add_all(detail_rows(clip.id, result))
+        record(
+            session,
+            actor=actor,
+            action="ingest",
+            object_ids=[f"clip:{clip.id}"],
+            outcome="failed" if result.failure else "ok",
+            details=_audit_details(result),
+        )
+        return clip.id
+
+
+def clip_row(result: FileResult) -> Clip:
+    provenance, media, audio, frames = result.provenance, result.media, result.audio, result.frames
+    started = provenance.started_at
+    duration = media.duration_s if media else None
+    return Clip(
+        sha256=result.sha256,
+        path=str(result.path),
+        file_name=result.path.name,
+        size_bytes=result.size_bytes,
+        status="failed" if result.failure else "ingested",
+        failure_reason=result.failure,
+        ingest_seconds=round(result.seconds, 3),
+        container=media.container if media else None,
+        duration_s=duration,
+        video_codec=media.video_codec if media else None,
+        width=media.width if media else None,
+        height=media.height if media else None,
+        fps=media.fps if media else None,
+        audio_codec=media.audio_codec if media else None,
+        audio_channels=media.audio_channels if media else None,
+        audio_sample_rate=media.audio_sample_rate if media else None,
+        tags_json=json.dumps(media.tags if media else {}, sort_keys=True, ensure_ascii=False),
+        device_serial=provenance.text("device_serial"),
+        officer_id=provenance.text("officer_id"),
+        started_at=started,
+        ended_at=started + timedelta(seconds=duration) if started and duration else started,
+        time_confidence=provenance.fields["started_at"].confidence,
+        latitude=provenance.number("latitude"),
+        longitude=provenance.number("longitude"),
+        audio_state=audio.state if audio else None,
+        audio_peak_dbfs=audio.peak_dbfs if audio else None,
+        speech_seconds=audio.speech_seconds if audio else None,
+        child_speech_seconds=_child_seconds(result),
+        transcribed=bool(audio and audio.transcribed),
+        frames_sampled=frames.frames_sampled if frames else None,
+        dark_frame_share=frames.dark_frame_share if frames else None,
+        blur_score=frames.blur_score if frames else None,
+    )
+
+
+def detail_rows(
+    clip_id: int, result: FileResult
+) -> list[ClipField | SpeechRegion | TranscriptSegment | Derivative]:
+    rows: list[ClipField | SpeechRegion | TranscriptSegment | Derivative] = [
+        ClipField(clip_id=clip_id, field=name, value=v.value, source=v.source, confidence=v.confidence)
+        for name, v in result.provenance.fields.items()
+    ]
+    if result.audio:
+        rows += [SpeechRegion(clip_id=clip_id, start_s=s, end_s=e) for s, e in result.audio.speech]
+        rows += [
+            TranscriptSegment(clip_id=clip_id, **{k: getattr(s, k) for k in _SEGMENT_FIELDS})
+            for s in result.audio.segments
+        ]
+    if result.frames and result.frames.thumbnail_jpeg:
+        rows.append(_derivative(clip_id, "thumbnail", "image/jpeg", result.frames.thumbnail_jpeg))
+    if result.store_path:
+        rows.append(
+            Derivative(clip_id=clip_id, kind="store_copy", sha256=result.sha256,
+                       media_type="application/octet-stream", path=str(result.store_path))
+        )  # fmt: skip
+    return rows
+
+
+_SEGMENT_FIELDS = ("start_s", "end_s", "text", "confidence", "no_speech_prob", "child_probability")
+
+
+def _derivative(clip_id: int, kind: str, media_type: str, content: bytes) -> Derivative:
+    return Derivative(
+        clip_id=clip_id,
+        kind=kind,
+        sha256=hashlib.sha256(content).hexdigest(),
+        media_type=media_type,
+        content=content,
+    )
+
+
+def _child_seconds(result: FileResult) -> float | None:
+    if not result.audio or not result.audio.transcribed:
+        return None
+    return round(
+        sum(
+            s.end_s - s.start_s
+            for s in result.audio.segments
+            if s.child_probability is not None and s.child_probability >= CHILD_THRESHOLD
+        ),
+        3,
+    )
+
+
+def _audit_details(result: FileResult) -> dict[str, object]:
+    details: dict[str, object] = {"path": str(result.path), "sha256": result.sha256}
+    if result.failure:
+        details["reason"] = result.failure
+    if result.provenance.warnings:
+        details["warnings"] = list(result.provenance.warnings)
+    return details
+
+
+def clip_by_hash(session: Session, sha256: str) -> Clip | None:
+    return session.exec(select(Clip).where(Clip.sha256 == sha256)).first()
