@@ -22,7 +22,7 @@ STAMP = VENV / ".bwv-installed"
 
 
 def main(argv: list[str]) -> int:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036  (this script may be run by any python3)
         print("Error: bwv needs Python 3.11 or newer", file=sys.stderr)
         return 2
     if not argv or argv[0] not in {"demo", "test", "setup"}:

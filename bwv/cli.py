@@ -57,6 +57,9 @@ def main(ctx: click.Context, db: str | None, actor: str | None) -> None:
 @click.option("--language", default="en", show_default=True, help="Spoken language.")
 @click.option("--no-transcribe", is_flag=True, help="Skip transcription and voice attribution.")
 @click.option(
+    "--no-child-voice", is_flag=True, help="Transcribe, but skip child-voice attribution."
+)
+@click.option(
     "--store",
     type=click.Path(file_okay=False, path_type=Path),
     help="Copy each original into this content-addressed evidence store.",
@@ -76,6 +79,7 @@ def ingest(app: AppContext, paths: tuple[Path, ...], **options: Any) -> None:
             model=options["model"],
             language=options["language"],
             transcribe=not options["no_transcribe"],
+            child_voice=not options["no_child_voice"],
             store=options["store"],
         ),
         show_progress=True,

@@ -1,7 +1,185 @@
-"""`bwv` commands for compliance; registered on the main group by bwv.cli."""
+"""`bwv` commands for compliance; registered on the main group by bwv.cli.
+
+Each command parses its options, calls one function in `compliance/`, and formats the
+result. The library is imported inside each command so `bwv --help` stays instant.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
 import click
 
-COMMANDS: list[click.Command] = []
+from bwv.cli_common import AppContext, emit_json, fail, json_option, pass_app, time_range_options
+from bwv.errors import ImportRejected
+
+KINDS = ("officers", "assignments", "incidents", "attendance")
+GROUPINGS = ("officer", "team", "station", "type", "month")
+
+policy_option = click.option(
+    "--policy",
+    "policy_path",
+    type=click.Path(path_type=Path),
+    help="Policy TOML file (default: $BWV_POLICY or the built-in policy).",
+)
+
+
+@click.command("import")
+@click.argument("kind", type=click.Choice(KINDS))
+@click.argument("file", type=click.Path(path_type=Path))
+@pass_app
+def import_command(app: AppContext, kind: str, file: Path) -> None:
+    """Import officers, assignments, incidents or attendance (CSV or JSON array).
+
+    All or nothing: any bad row rejects the file and nothing is written. Rows are
+    upserted by key, so importing a corrected file again never duplicates.
+    """
+    from compliance.importer import import_file
+
+    try:
+        result = import_file(kind, file, engine=app.engine, actor=app.actor)
+    except ImportRejected as exc:
+        more = exc.total - len(exc.problems)
+        tail = [f"... and {more} more"] if more > 0 else []
+        ending = f"{exc.total} problem(s) in {file}; nothing was imported"
+        fail("\n".join([*exc.problems, *tail, ending]), exc.exit_code)
+    links = result.links
+    click.echo(
+        f"Imported {result.rows} {kind} from {file}: {result.inserted} new, "
+        f"{result.updated} updated. Links: {links.links} ({links.added} added, "
+        f"{links.removed} removed), {links.unassigned} unassigned clips."
+    )
+    for warning in result.warnings:
+        click.echo(f"Warning: {warning}", err=True)
+
+
+def _decision_command(action: str) -> click.Command:
+    @click.command(action)
+    @click.argument("clip")
+    @click.argument("incident")
+    @click.option("--reason", required=True, help="Why (recorded with your name in the audit).")
+    @pass_app
+    def command(app: AppContext, clip: str, incident: str, reason: str) -> None:
+        from compliance.decisions import decide_link
+
+        result = decide_link(
+            clip, incident, action=action, reason=reason, engine=app.engine, actor=app.actor
+        )
+        state = "linked to" if result.now_linked else "not linked to"
+        click.echo(
+            f"Recorded {action} by {app.actor}: clip {result.clip_id} ({result.file_name}) "
+            f"is now {state} {result.incident_ref}."
+        )
+        for ref, source in result.other_links:
+            click.echo(f"Clip {result.clip_id} is also linked to {ref} ({source}).")
+
+    command.help = (
+        f"{'Link' if action == 'link' else 'Unlink'} a clip (id, file name or SHA-256) "
+        f"{'to' if action == 'link' else 'from'} an incident; the decision survives relinking."
+    )
+    return command
+
+
+@click.command("incident")
+@click.argument("ref")
+@json_option
+@policy_option
+@pass_app
+def incident_command(app: AppContext, ref: str, as_json: bool, policy_path: Path | None) -> None:
+    """Show an incident: attendance, linked clips, verdict and officer findings."""
+    from compliance.render import render_incident
+    from compliance.report import incident_detail, incident_json
+
+    detail = incident_detail(ref, engine=app.engine, actor=app.actor, policy_path=policy_path)
+    if as_json:
+        emit_json(incident_json(detail.verdict, detail.officers))
+    else:
+        click.echo(render_incident(detail), nl=False)
+
+
+@click.command("report")
+@time_range_options
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json", "html"]),
+    default="table",
+    show_default=True,
+)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE.")
+@click.option("--by", type=click.Choice(GROUPINGS), help="Consistency view grouped this way.")
+@policy_option
+@pass_app
+def report_command(
+    app: AppContext,
+    since: datetime | None,
+    until: datetime | None,
+    fmt: str,
+    output: Path | None,
+    by: str | None,
+    policy_path: Path | None,
+) -> None:
+    """Voice-of-the-child verdicts per incident, worst first (or per group with --by).
+
+    Incidents reported from --since (inclusive) until --until (exclusive). Exits 1 when
+    any incident is non-compliant, 0 otherwise, 2 on error.
+    """
+    from compliance.facts import Period
+    from compliance.output import render_report, write_output
+    from compliance.report import build_report
+
+    report = build_report(
+        engine=app.engine,
+        actor=app.actor,
+        period=Period(since=since, until=until),
+        policy_path=policy_path,
+    )
+    text = render_report(report, fmt=fmt, by=by)
+    if output is None:
+        click.echo(text, nl=not text.endswith("\n"))
+    else:
+        write_output(text, output)
+        click.echo(f"Wrote {fmt} report to {output}", err=True)
+    raise SystemExit(1 if report.non_compliant else 0)
+
+
+@click.command("demo")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the demo catalogue and report (default: a new temporary folder).",
+)
+@click.option("--workers", type=click.IntRange(min=1), help="Ingest workers (default: up to 4).")
+@pass_app
+def demo_command(app: AppContext, out: Path | None, workers: int | None) -> None:
+    """Build a catalogue from sample_media/, check it, and write the HTML report."""
+    from compliance.demo import run_demo
+    from compliance.render import summary_line
+
+    result = run_demo(out, actor=app.actor, workers=workers)
+    _print_demo(result, summary_line(result.report))
+
+
+def _print_demo(result: Any, summary: str) -> None:
+    click.echo(f"Catalogue: {result.database}")
+    click.echo(
+        f"Ingested {result.ingested} clips ({result.failed} unreadable, "
+        f"{result.skipped} already catalogued); imported "
+        + ", ".join(f"{r.rows} {r.kind}" for r in result.imports)
+        + "."
+    )
+    click.echo(summary)
+    click.echo(f"JSON report: {result.json_path}")
+    click.echo(f"HTML report: {result.report_path}")
+
+
+COMMANDS: list[click.Command] = [
+    import_command,
+    _decision_command("link"),
+    _decision_command("unlink"),
+    incident_command,
+    report_command,
+    demo_command,
+]

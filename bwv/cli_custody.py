@@ -1,7 +1,141 @@
-"""`bwv` commands for custody; registered on the main group by bwv.cli."""
+"""`bwv` commands for chain of custody: verify, audit verify/log, export.
+
+Each command parses options, calls one function from `compliance.custody` or
+`compliance.audit_log`, and formats the result; those functions do the auditing. A
+failed integrity check is an answer, not an error: it prints what it found and exits 1.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import click
 
-COMMANDS: list[click.Command] = []
+from bwv.cli_common import AppContext, emit_json, json_option, pass_app, time_range_options
+
+
+@click.command()
+@click.argument("clips", nargs=-1)
+@click.option("--all", "all_clips", is_flag=True, help="Verify every clip in the catalogue.")
+@json_option
+@pass_app
+def verify(app: AppContext, clips: tuple[str, ...], all_clips: bool, as_json: bool) -> None:
+    """Re-hash originals (and store copies); exit 1 if any is modified or missing."""
+    from compliance.custody import verify_clips
+
+    if clips and all_clips:
+        raise click.UsageError("name clips or use --all, not both")
+    report = verify_clips(list(clips), engine=app.engine, actor=app.actor, all_clips=all_clips)
+    if as_json:
+        emit_json({"ok": report.ok, "counts": report.counts(), "clips": report.checks})
+    else:
+        _print_verify(report)
+    raise SystemExit(0 if report.ok else 1)
+
+
+def _print_verify(report: Any) -> None:
+    for check in report.checks:
+        original = check.original
+        click.echo(f"{original.status:<10} {check.clip_id:>6}  {check.file_name}")
+        if original.status != "ok":
+            click.echo(f"{'':<18}{_file_problem(original, check.expected_sha256)}")
+        for copy in check.store_copies:
+            if copy.status != "ok":
+                click.echo(f"{'':<18}store copy {copy.status}: {_file_problem(copy, '')}")
+    counts = ", ".join(f"{n} {status}" for status, n in report.counts().items() if n)
+    click.echo(f"{len(report.checks)} clips verified" + (f": {counts}" if counts else ""))
+
+
+def _file_problem(check: Any, expected: str) -> str:
+    if check.status == "modified":
+        wanted = f", catalogued {expected}" if expected else ""
+        return f"{check.path}: SHA-256 now {check.actual_sha256}{wanted}"
+    return f"{check.path}: {check.reason}"
+
+
+@click.group()
+def audit() -> None:
+    """Check and export the tamper-evident audit trail."""
+
+
+@audit.command(name="verify")
+@click.option(
+    "--anchor",
+    metavar="HASH",
+    help="An event hash noted earlier (e.g. from an export); fail if it is no longer there.",
+)
+@json_option
+@pass_app
+def audit_verify(app: AppContext, anchor: str | None, as_json: bool) -> None:
+    """Walk the hash chain; name the first altered, deleted or reordered event."""
+    from compliance.audit_log import verify_chain
+
+    report = verify_chain(engine=app.engine, actor=app.actor, anchor=anchor)
+    if as_json:
+        emit_json(report)
+    else:
+        _print_chain(report)
+    raise SystemExit(0 if report.ok else 1)
+
+
+def _print_chain(report: Any) -> None:
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}")
+    if report.problem is None:
+        head = f"; head event {report.head_id} {report.head_hash}" if report.head_id else ""
+        click.echo(f"audit chain intact: {report.events} events{head}")
+        return
+    problem = report.problem
+    click.echo(f"audit chain BROKEN at event {problem.event_id} ({problem.kind}): {problem.message}")
+    click.echo(f"{report.events} events verified before the break")
+
+
+@audit.command(name="log")
+@time_range_options
+@click.option("--actor", "actor_filter", help="Only events by this actor.")
+@click.option("--object", "object_id", help="Only events about this object (clip:12, or 12).")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
+@pass_app
+def audit_log(app: AppContext, fmt: str, actor_filter: str | None, **options: Any) -> None:
+    """Export audit events (the export is itself audited)."""
+    from compliance.audit_log import LogFilter, export_log
+
+    log_filter = LogFilter(actor=actor_filter, **options)
+    text, _count = export_log(log_filter, fmt, engine=app.engine, actor=app.actor)
+    click.echo(text, nl=False)
+
+
+@click.command()
+@click.argument("incident")
+@click.option(
+    "--to",
+    "to",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="New (or empty) folder to write the disclosure into.",
+)
+@click.option("--derivatives-only", is_flag=True, help="Leave out the original recordings.")
+@json_option
+@pass_app
+def export(app: AppContext, incident: str, to: Path, derivatives_only: bool, as_json: bool) -> None:
+    """Write an incident's disclosure folder with a MANIFEST.sha256 (audited)."""
+    from compliance.custody import export_incident
+
+    result = export_incident(
+        incident, to=to, engine=app.engine, actor=app.actor, derivatives_only=derivatives_only
+    )
+    if as_json:
+        emit_json(result)
+        return
+    click.echo(
+        f"exported incident {result.incident_ref}: {len(result.clip_ids)} clips, "
+        f"{len(result.files) + 1} files to {result.folder}"
+    )
+    click.echo(f"MANIFEST.sha256 SHA-256 {result.manifest_sha256}")
+    click.echo(f"check with: cd {result.folder} && sha256sum -c MANIFEST.sha256")
+    if not result.audit_chain_ok:
+        click.echo("warning: the audit chain is broken; see `bwv audit verify`", err=True)
+
+
+COMMANDS: list[click.Command] = [verify, audit, export]

@@ -56,7 +56,8 @@ def _print_media(clip: dict[str, Any]) -> None:
     )
     click.echo(
         f"  audio: {clip['audio_state']}  codec: {clip['audio_codec']}  "
-        f"speech: {_num(clip['speech_seconds'])} s  child speech: {_num(clip['child_speech_seconds'])} s"
+        f"speech: {_num(clip['speech_seconds'])} s  "
+        f"child speech: {_num(clip['child_speech_seconds'])} s"
     )
     click.echo(
         f"  frames sampled: {clip['frames_sampled']}  dark/covered share: "
@@ -68,8 +69,12 @@ def print_hits(hits: Sequence[Any]) -> None:
     if not hits:
         click.echo("No matches.")
     for h in hits:
-        child = "  [child]" if h.child_probability is not None and h.child_probability >= 0.5 else ""
-        click.echo(f"clip {h.clip_id} {h.file_name} @ {h.start_s:.2f}-{h.end_s:.2f}s{child}: {h.snippet}")
+        child = (
+            "  [child]" if h.child_probability is not None and h.child_probability >= 0.5 else ""
+        )
+        click.echo(
+            f"clip {h.clip_id} {h.file_name} @ {h.start_s:.2f}-{h.end_s:.2f}s{child}: {h.snippet}"
+        )
 
 
 def _num(value: float | None) -> str:

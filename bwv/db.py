@@ -23,7 +23,7 @@ from bwv.errors import CatalogueError
 
 DEFAULT_DB = "bwv.db"
 BUSY_TIMEOUT_MS = 120_000
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -34,7 +34,9 @@ def database_url(db: str | None = None) -> str:
         return value
     path = Path(value).expanduser().resolve()
     if not path.parent.is_dir():
-        raise CatalogueError(f"cannot create catalogue {value}: folder {path.parent} does not exist")
+        raise CatalogueError(
+            f"cannot create catalogue {value}: folder {path.parent} does not exist"
+        )
     if path.is_dir():
         raise CatalogueError(f"cannot open catalogue {value}: it is a folder")
     return f"sqlite:///{path}"

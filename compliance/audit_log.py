@@ -250,10 +250,8 @@ def _clock_warning(event: AuditEvent, previous: AuditEvent | None) -> list[str]:
 
 def matches_object(object_ids: str, wanted: str) -> bool:
     """`clip:12` matches only itself; a bare `12` matches any kind of object with id 12."""
-    for item in object_ids.split(","):
-        if item == wanted or item.split(":", 1)[-1] == wanted:
-            return True
-    return False
+    items = object_ids.split(",")
+    return any(item == wanted or item.split(":", 1)[-1] == wanted for item in items)
 
 
 def select_events(engine: Engine, log_filter: LogFilter) -> list[AuditEvent]:
@@ -308,9 +306,7 @@ def spreadsheet_safe(value: Any) -> str:
     return f"'{text}" if text.startswith(FORMULA_STARTS) else text
 
 
-def export_log(
-    log_filter: LogFilter, fmt: str, *, engine: Engine, actor: str
-) -> tuple[str, int]:
+def export_log(log_filter: LogFilter, fmt: str, *, engine: Engine, actor: str) -> tuple[str, int]:
     """Renders the selected events, then records the disclosure (`audit_log`) itself."""
     events = select_events(engine, log_filter)
     text = render_csv(events) if fmt == "csv" else render_json(events)

@@ -1,4 +1,4 @@
-"""Integrity of the originals: re-hashing them on demand (`bwv verify`).
+"""Custody of the originals: re-hashing them (`bwv verify`) and disclosing them (`bwv export`).
 
 A court needs to know that the file shown today is the file catalogued then. Each check
 re-reads the original (and its evidence-store copy, when there is one) and compares the
@@ -9,17 +9,38 @@ behind a verification. Every run is audited, whatever it finds.
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from bwv.audit import record
 from bwv.db import session_scope
-from bwv.errors import BwvError
-from bwv.models import Clip, Derivative
-from ingest.store import sha256_file
+from bwv.errors import BwvError, NotFound
+from bwv.models import (
+    Attendance,
+    AuditEvent,
+    Clip,
+    ClipLink,
+    Derivative,
+    Incident,
+    LinkDecision,
+)
+from compliance.audit_log import ChainReport, event_record, iter_events, walk_chain
+from ingest.store import READ_ONLY, copy_hashing, sha256_file
 
 OK, MODIFIED, MISSING, UNREADABLE = "ok", "modified", "missing", "unreadable"
 
@@ -140,3 +161,462 @@ def _audit_details(report: VerifyReport) -> dict[str, object]:
         if not c.ok
     ]
     return {"clips": len(report.checks), **report.counts(), "problems": problems}
+
+
+# --- Disclosure export -------------------------------------------------------------------
+#
+# An export is assembled in a hidden staging folder beside the destination and renamed
+# into place only when complete, so a failure never leaves a half-written disclosure under
+# the name the user asked for. Originals are re-hashed as they are copied: a file that no
+# longer matches its catalogued hash is never disclosed as the original. The manifest
+# lists every file with relative paths so `sha256sum -c MANIFEST.sha256` works anywhere.
+
+MANIFEST = "MANIFEST.sha256"
+TRANSCRIPT_FORMATS = {"txt": "text/plain", "vtt": "text/vtt", "json": "application/json"}
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class ExportedFile:
+    path: str  # relative to the export folder, with forward slashes
+    sha256: str
+    size_bytes: int
+    clip_id: int | None = None
+    kind: str | None = None  # the Derivative kind recorded for per-clip files
+    media_type: str = "application/octet-stream"
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    incident_ref: str
+    folder: str
+    clip_ids: list[int]
+    files: list[ExportedFile]
+    manifest_sha256: str
+    derivatives_only: bool
+    audit_chain_ok: bool
+
+
+@dataclass(frozen=True)
+class ExportPlan:
+    """Everything read from the catalogue in one transaction before any file is written."""
+
+    incident: dict[str, Any]
+    clips: list[Clip]
+    thumbnails: dict[int, list[Derivative]]
+    store_copies: dict[int, list[str]]
+    findings: dict[str, Any]
+
+
+def export_incident(
+    incident_ref: str,
+    *,
+    to: Path,
+    engine: Engine,
+    actor: str,
+    derivatives_only: bool = False,
+) -> ExportResult:
+    """Writes the disclosure folder for one incident and records it (`export`)."""
+    check_destination(to)
+    with session_scope(engine) as session:
+        plan = load_plan(session, incident_ref)
+    try:
+        result = _publish(plan, to, engine=engine, actor=actor, derivatives_only=derivatives_only)
+    except BwvError as exc:
+        _record_refusal(incident_ref, to, str(exc), engine=engine, actor=actor)
+        raise
+    try:
+        _record_export(result, engine=engine, actor=actor)
+    except BaseException:
+        # Nothing may be disclosed without its record: take the export back.
+        _remove_tree(to)
+        raise
+    return result
+
+
+def check_destination(to: Path) -> None:
+    if to.is_symlink() or (to.exists() and not to.is_dir()):
+        raise BwvError(f"export destination {to} exists and is not a folder")
+    if to.is_dir() and any(to.iterdir()):
+        raise BwvError(f"export destination {to} is not empty; refusing to overwrite it")
+
+
+def load_plan(session: Session, incident_ref: str) -> ExportPlan:
+    incident = session.get(Incident, incident_ref)
+    if incident is None:
+        raise NotFound(f"no incident {incident_ref!r} in the catalogue")
+    links = list(
+        session.exec(
+            select(ClipLink)
+            .where(ClipLink.incident_ref == incident_ref)
+            .order_by(col(ClipLink.clip_id))
+        ).all()
+    )
+    clips = [c for c in (session.get(Clip, link.clip_id) for link in links) if c is not None]
+    ids = [c.id for c in clips]
+    derivatives = session.exec(select(Derivative).where(col(Derivative.clip_id).in_(ids))).all()
+    return ExportPlan(
+        incident=incident.model_dump(),
+        clips=clips,
+        thumbnails=_group(d for d in derivatives if d.kind == "thumbnail"),
+        store_copies=_paths(d for d in derivatives if d.kind == "store_copy" and d.path),
+        findings=load_findings(session, incident, links),
+    )
+
+
+def _group(derivatives: Iterable[Derivative]) -> dict[int, list[Derivative]]:
+    grouped: dict[int, list[Derivative]] = {}
+    for derivative in derivatives:
+        grouped.setdefault(derivative.clip_id, []).append(derivative)
+    return grouped
+
+
+def _paths(derivatives: Iterable[Derivative]) -> dict[int, list[str]]:
+    return {k: [d.path for d in v if d.path] for k, v in _group(derivatives).items()}
+
+
+def load_findings(session: Session, incident: Incident, links: list[ClipLink]) -> dict[str, Any]:
+    """The incident, who attended, which clips link to it and why, and persons' decisions."""
+    ref = incident.incident_ref
+    attendance = session.exec(
+        select(Attendance)
+        .where(Attendance.incident_ref == ref)
+        .order_by(col(Attendance.arrived_at))
+    ).all()
+    decisions = session.exec(
+        select(LinkDecision).where(LinkDecision.incident_ref == ref).order_by(col(LinkDecision.id))
+    ).all()
+    return {
+        "incident": _plain(incident.model_dump()),
+        "attendance": [_plain(a.model_dump(exclude={"id"})) for a in attendance],
+        "links": [_plain(link.model_dump(exclude={"id"})) for link in links],
+        "link_decisions": [_plain(d.model_dump(exclude={"id"})) for d in decisions],
+        "verdicts": compliance_verdicts(session, ref),
+    }
+
+
+def compliance_verdicts(session: Session, incident_ref: str) -> Any:
+    """The compliance verdicts for the incident, when the compliance checker provides them."""
+    # TODO(issue 3): call the compliance engineer's verdict function once it is published.
+    return None
+
+
+def _plain(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: _iso(v) if isinstance(v, datetime) else v for k, v in values.items()}
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _publish(
+    plan: ExportPlan, to: Path, *, engine: Engine, actor: str, derivatives_only: bool
+) -> ExportResult:
+    staging = _staging_folder(to)
+    try:
+        files = _write_clip_files(staging, plan, engine=engine, actor=actor, only=derivatives_only)
+        chain = walk_chain(engine)
+        files += _write_case_files(
+            staging, plan, files, chain, actor=actor, engine=engine, only=derivatives_only
+        )
+        manifest_sha256 = _write_manifest(staging, files)
+        _rename_into_place(staging, to)
+    except OSError as exc:
+        _remove_tree(staging)
+        raise BwvError(f"cannot write export {to}: {exc.strerror or exc}") from exc
+    except BaseException:
+        _remove_tree(staging)
+        raise
+    return ExportResult(
+        incident_ref=str(plan.incident["incident_ref"]),
+        folder=str(to),
+        clip_ids=[c.id for c in plan.clips if c.id is not None],
+        files=files,
+        manifest_sha256=manifest_sha256,
+        derivatives_only=derivatives_only,
+        audit_chain_ok=chain.ok,
+    )
+
+
+def _staging_folder(to: Path) -> Path:
+    try:
+        to.parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f".{to.name}.partial-", dir=to.parent))
+    except OSError as exc:
+        raise BwvError(f"cannot create export {to}: {exc.strerror or exc}") from exc
+
+
+def _rename_into_place(staging: Path, to: Path) -> None:
+    try:
+        # Replaces an empty destination folder atomically; refuses a non-empty one.
+        os.rename(staging, to)
+    except OSError as exc:
+        if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+            raise BwvError(
+                f"export destination {to} was filled meanwhile; nothing written"
+            ) from exc
+        raise
+
+
+def _remove_tree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _write_clip_files(
+    staging: Path, plan: ExportPlan, *, engine: Engine, actor: str, only: bool
+) -> list[ExportedFile]:
+    files: list[ExportedFile] = []
+    for clip in plan.clips:
+        assert clip.id is not None
+        if not only:
+            files.append(_copy_original(staging, clip, plan.store_copies.get(clip.id, [])))
+        files += [_write_thumbnail(staging, clip, d) for d in plan.thumbnails.get(clip.id, [])]
+        if clip.transcribed:
+            files += _write_transcripts(staging, clip, engine=engine, actor=actor)
+    return files
+
+
+def safe_stem(file_name: str) -> str:
+    """A file-name stem that needs no quoting in a manifest or on any file system."""
+    return _UNSAFE.sub("_", Path(file_name).stem).strip("._")[:80] or "clip"
+
+
+def _copy_original(staging: Path, clip: Clip, store_paths: list[str]) -> ExportedFile:
+    """The original, or a store copy when the original is gone or altered, hash-checked."""
+    suffix = (
+        Path(clip.file_name).suffix.lower()
+        if _SUFFIX.fullmatch(Path(clip.file_name).suffix)
+        else ""
+    )
+    relative = f"originals/{clip.id}_{safe_stem(clip.file_name)}{suffix}"
+    target = staging / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for source in [Path(clip.path), *map(Path, store_paths)]:
+        if source.is_file() and _copy_matching(source, target, clip.sha256):
+            return _exported(relative, clip.sha256, target, clip, "export_original")
+    raise BwvError(
+        f"clip {clip.id}: no readable copy of the original matches its catalogued SHA-256 "
+        f"({clip.path}); run `bwv verify {clip.id}`. Nothing was exported"
+    )
+
+
+_SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,10}")
+
+
+def _copy_matching(source: Path, target: Path, expected: str) -> bool:
+    with contextlib.suppress(FileNotFoundError):
+        target.unlink()
+    if copy_hashing(source, target) == expected:
+        target.chmod(READ_ONLY)
+        return True
+    target.unlink()
+    return False
+
+
+def _exported(
+    relative: str, sha256: str, path: Path, clip: Clip, kind: str, media: str | None = None
+) -> ExportedFile:
+    return ExportedFile(
+        path=relative,
+        sha256=sha256,
+        size_bytes=path.stat().st_size,
+        clip_id=clip.id,
+        kind=kind,
+        media_type=media or "application/octet-stream",
+    )
+
+
+def _write_thumbnail(staging: Path, clip: Clip, derivative: Derivative) -> ExportedFile:
+    content = derivative.content or b""
+    if hashlib.sha256(content).hexdigest() != derivative.sha256:
+        raise BwvError(
+            f"thumbnail {derivative.id} of clip {clip.id} no longer matches its recorded hash; "
+            "nothing was exported"
+        )
+    relative = f"thumbnails/{clip.id}_{safe_stem(clip.file_name)}_{derivative.id}.jpg"
+    path = _write_bytes(staging, relative, content)
+    return _exported(relative, derivative.sha256, path, clip, "export_thumbnail", "image/jpeg")
+
+
+def _write_transcripts(
+    staging: Path, clip: Clip, *, engine: Engine, actor: str
+) -> list[ExportedFile]:
+    from ingest.catalogue import render_transcript
+
+    files = []
+    for fmt, media_type in TRANSCRIPT_FORMATS.items():
+        text = render_transcript(str(clip.id), fmt, engine=engine, actor=actor)
+        relative = f"transcripts/{clip.id}_{safe_stem(clip.file_name)}.{fmt}"
+        path = _write_bytes(staging, relative, text.encode("utf-8"))
+        digest = sha256_file(path)
+        files.append(
+            _exported(relative, digest, path, clip, f"export_transcript_{fmt}", media_type)
+        )
+    return files
+
+
+def _write_bytes(staging: Path, relative: str, content: bytes) -> Path:
+    path = staging / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("xb") as handle:
+        handle.write(content)
+        handle.flush()
+        os.fsync(handle.fileno())
+    path.chmod(READ_ONLY)
+    return path
+
+
+def _write_case_files(
+    staging: Path,
+    plan: ExportPlan,
+    files: list[ExportedFile],
+    chain: ChainReport,
+    *,
+    actor: str,
+    engine: Engine,
+    only: bool,
+) -> list[ExportedFile]:
+    documents = {
+        "findings.json": plan.findings,
+        "audit.json": audit_excerpt(engine, plan, chain),
+        "export.json": _export_info(plan, files, chain, actor=actor, only=only),
+    }
+    written = [_write_document(staging, name, _json_text(body)) for name, body in documents.items()]
+    return [*written, _write_document(staging, "README.txt", README)]
+
+
+def _write_document(staging: Path, name: str, text: str) -> ExportedFile:
+    content = text.encode("utf-8")
+    _write_bytes(staging, name, content)
+    media = "application/json" if name.endswith(".json") else "text/plain"
+    return ExportedFile(name, hashlib.sha256(content).hexdigest(), len(content), media_type=media)
+
+
+def _json_text(body: Any) -> str:
+    return json.dumps(body, indent=2, ensure_ascii=False, default=str) + "\n"
+
+
+def audit_excerpt(engine: Engine, plan: ExportPlan, chain: ChainReport) -> dict[str, Any]:
+    """Every event about the incident or its clips, each re-checkable against its hash."""
+    wanted = {f"incident:{plan.incident['incident_ref']}"} | {f"clip:{c.id}" for c in plan.clips}
+    events = [
+        event_record(e)
+        for e in iter_events(engine)
+        if isinstance(e, AuditEvent) and wanted & set(e.object_ids.split(","))
+    ]
+    return {"objects": sorted(wanted), "chain": _chain_dict(chain), "events": events}
+
+
+def _chain_dict(chain: ChainReport) -> dict[str, Any]:
+    problem = chain.problem
+    return {
+        "ok": chain.ok,
+        "events": chain.events,
+        "head_id": chain.head_id,
+        "head_hash": chain.head_hash,
+        "problem": None
+        if problem is None
+        else {"event_id": problem.event_id, "message": problem.message},
+    }
+
+
+def _export_info(
+    plan: ExportPlan, files: list[ExportedFile], chain: ChainReport, *, actor: str, only: bool
+) -> dict[str, Any]:
+    originals = {f.clip_id: f.path for f in files if f.kind == "export_original"}
+    return {
+        "format": "bwv-disclosure/1",
+        "incident_ref": plan.incident["incident_ref"],
+        "exported_at": _iso(datetime.now(UTC)),
+        "exported_by": actor,
+        "tool": f"bwv {_version()}",
+        "derivatives_only": only,
+        "clips": [_clip_info(c, originals.get(c.id)) for c in plan.clips],
+        "audit_chain": _chain_dict(chain),
+    }
+
+
+def _clip_info(clip: Clip, exported_as: str | None) -> dict[str, Any]:
+    return {
+        "clip_id": clip.id,
+        "file_name": clip.file_name,
+        "sha256": clip.sha256,
+        "size_bytes": clip.size_bytes,
+        "status": clip.status,
+        "catalogue_path": clip.path,
+        "original_exported_as": exported_as,
+        "transcribed": clip.transcribed,
+    }
+
+
+def _version() -> str:
+    try:
+        return metadata.version("bwv")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _write_manifest(staging: Path, files: list[ExportedFile]) -> str:
+    lines = "".join(f"{f.sha256}  {f.path}\n" for f in sorted(files, key=lambda f: f.path))
+    content = lines.encode("utf-8")
+    _write_bytes(staging, MANIFEST, content)
+    return hashlib.sha256(content).hexdigest()
+
+
+def _record_export(result: ExportResult, *, engine: Engine, actor: str) -> None:
+    folder = Path(result.folder).resolve()
+    with session_scope(engine) as session:
+        session.add_all(
+            Derivative(
+                clip_id=f.clip_id,
+                kind=f.kind,
+                sha256=f.sha256,
+                media_type=f.media_type,
+                path=str(folder / f.path),
+            )
+            for f in result.files
+            if f.clip_id is not None and f.kind is not None
+        )
+        record(
+            session,
+            actor=actor,
+            action="export",
+            object_ids=[f"incident:{result.incident_ref}", *(f"clip:{i}" for i in result.clip_ids)],
+            details={
+                "to": str(folder),
+                "files": len(result.files) + 1,
+                "manifest_sha256": result.manifest_sha256,
+                "derivatives_only": result.derivatives_only,
+            },
+        )
+
+
+def _record_refusal(
+    incident_ref: str, to: Path, reason: str, *, engine: Engine, actor: str
+) -> None:
+    with session_scope(engine) as session:
+        record(
+            session,
+            actor=actor,
+            action="export",
+            object_ids=[f"incident:{incident_ref}"],
+            outcome="refused",
+            details={"to": str(to), "reason": reason},
+        )
+
+
+README = """\
+Body-worn video disclosure export, written by bwv.
+
+  MANIFEST.sha256   SHA-256 of every other file here; check with
+                    `sha256sum -c MANIFEST.sha256` run inside this folder.
+  export.json       the incident, each clip's catalogued SHA-256 and the audit chain's
+                    state (head hash) when this export was made.
+  originals/        exact copies of the recordings (absent in a derivatives-only export);
+                    each file's SHA-256 equals the clip's catalogued SHA-256.
+  thumbnails/       still images derived from the recordings (not evidence of content).
+  transcripts/      machine transcripts (txt, vtt, json) derived from the recordings.
+  findings.json     attendance, clip links and persons' link decisions for the incident.
+  audit.json        every audit event about the incident or its clips; each event's hash
+                    is the SHA-256 of its other fields as compact, key-sorted JSON.
+"""

@@ -212,9 +212,7 @@ def match_incidents(
         found = _candidates(clip, windows[officer], decisions)
         if found:
             negative_overlap, _distance, ref = min(found)
-            links[(clip.clip_id, ref)] = LinkRow(
-                officer, -negative_overlap, len(found) > 1, "auto"
-            )
+            links[(clip.clip_id, ref)] = LinkRow(officer, -negative_overlap, len(found) > 1, "auto")
     return links
 
 

@@ -32,6 +32,7 @@ class Table:
     columns: list[str]
     rows: list[RawRow]
     header_line: int
+    has_header: bool = True  # a JSON array has no header; each object names its fields
 
 
 def read_table(path: Path) -> Table:
@@ -103,7 +104,7 @@ def _json_table(text: str, path: Path) -> Table:
         rows.append(RawRow(line=line, values=values, field_count=-1))
     if problems:
         raise rejected(problems)
-    return Table(columns=columns, rows=rows, header_line=HEADER_LINE)
+    return Table(columns=columns, rows=rows, header_line=HEADER_LINE, has_header=False)
 
 
 def _json_values(item: dict[str, Any]) -> tuple[dict[str, str], list[tuple[str, str]]]:

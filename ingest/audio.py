@@ -39,16 +39,16 @@ def decode_blocks(path: Path, block_s: float = BLOCK_S) -> Iterator[AudioBlock]:
 
     block_samples = int(block_s * SAMPLE_RATE)
     pending: list[np.ndarray] = []
-    offset = 0
+    pending_samples = offset = 0
     try:
         with av.open(str(path), mode="r", metadata_errors="replace") as container:
             for samples in _resampled(container):
                 pending.append(samples)
-                if sum(len(p) for p in pending) >= block_samples:
-                    block = np.concatenate(pending)
-                    yield AudioBlock(offset / SAMPLE_RATE, block)
-                    offset += len(block)
-                    pending = []
+                pending_samples += len(samples)
+                if pending_samples >= block_samples:
+                    yield AudioBlock(offset / SAMPLE_RATE, np.concatenate(pending))
+                    offset += pending_samples
+                    pending, pending_samples = [], 0
     except av.FFmpegError as exc:
         raise MediaError(f"audio could not be decoded: {exc}") from exc
     if pending:
@@ -59,7 +59,6 @@ def _resampled(container) -> Iterator[np.ndarray]:  # type: ignore[no-untyped-de
     import av
 
     stream = container.streams.audio[0]
-    stream.thread_type = "AUTO"
     resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
     for packet in container.demux(stream):
         for frame in packet.decode():

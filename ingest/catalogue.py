@@ -89,7 +89,12 @@ def list_clips(*, engine: Engine, actor: str, clip_filter: ClipFilter) -> list[C
         query = query.where(Clip.status == "failed")
     with session_scope(engine) as session:
         rows = [_summary(c) for c in session.exec(query).all()]
-        record(session, actor=actor, action="list", details={"filter": clip_filter.__dict__, "count": len(rows)})
+        record(
+            session,
+            actor=actor,
+            action="list",
+            details={"filter": clip_filter.__dict__, "count": len(rows)},
+        )
     return rows
 
 
@@ -148,7 +153,9 @@ def _clip_dict(clip: Clip) -> dict[str, Any]:
 
 def _provenance(session: Session, clip: Clip) -> dict[str, dict[str, str]]:
     rows = session.exec(select(ClipField).where(ClipField.clip_id == clip.id)).all()
-    return {r.field: {"value": r.value, "source": r.source, "confidence": r.confidence} for r in rows}
+    return {
+        r.field: {"value": r.value, "source": r.source, "confidence": r.confidence} for r in rows
+    }
 
 
 def _ordered(session: Session, model: Any, clip: Clip) -> list[Any]:
@@ -179,7 +186,9 @@ def search_transcripts(
             hits = _fts_hits(session, query_text, child_only, limit)
         else:
             hits = _like_hits(session, query_text, child_only, limit)
-        record(session, actor=actor, action="search", details={"text": query_text, "hits": len(hits)})
+        record(
+            session, actor=actor, action="search", details={"text": query_text, "hits": len(hits)}
+        )
     return hits
 
 
@@ -230,5 +239,11 @@ def render_transcript(reference: str, fmt: str, *, engine: Engine, actor: str) -
     with session_scope(engine) as session:
         clip = find_clip(session, reference)
         segments = _segments(session, clip)
-        record(session, actor=actor, action="transcript", object_ids=[f"clip:{clip.id}"], details={"format": fmt})
+        record(
+            session,
+            actor=actor,
+            action="transcript",
+            object_ids=[f"clip:{clip.id}"],
+            details={"format": fmt},
+        )
     return render(segments, fmt, clip.file_name)

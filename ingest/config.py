@@ -59,7 +59,9 @@ def _from_table(table: dict[str, object], source: str) -> IngestConfig:
         )
         return IngestConfig(
             filename_patterns=patterns,
-            serial_tags=tuple(str(t) for t in _as_list(table.get("serial_tags", DEFAULT_SERIAL_TAGS))),
+            serial_tags=tuple(
+                str(t) for t in _as_list(table.get("serial_tags", DEFAULT_SERIAL_TAGS))
+            ),
             silence_floor_dbfs=float(table.get("silence_floor_dbfs", defaults.silence_floor_dbfs)),  # type: ignore[arg-type]
             frame_interval_s=float(table.get("frame_interval_s", defaults.frame_interval_s)),  # type: ignore[arg-type]
             file_timeout_s=float(table.get("file_timeout_s", defaults.file_timeout_s)),  # type: ignore[arg-type]

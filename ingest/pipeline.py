@@ -104,7 +104,9 @@ def failed_result(
 ) -> FileResult:
     """A failed clip keeps whatever the sidecar and file name say about it."""
     provenance = resolve(path, {}, context.config)
-    return FileResult(path, sha256, size, provenance, failure=reason, seconds=time.monotonic() - started)
+    return FileResult(
+        path, sha256, size, provenance, failure=reason, seconds=time.monotonic() - started
+    )
 
 
 def analyse_audio(path: Path, media: MediaInfo, context: FileContext) -> AudioResult:
@@ -118,7 +120,9 @@ def analyse_audio(path: Path, media: MediaInfo, context: FileContext) -> AudioRe
         pieces = audio_facts.speech_pieces(block)
         speech += [(block.offset_s + p.start_s, block.offset_s + p.end_s) for p in pieces]
         if context.transcriber is not None and pieces:
-            segments += _shifted(transcribe(context.transcriber, block.samples, pieces), block.offset_s)
+            segments += _shifted(
+                transcribe(context.transcriber, block.samples, pieces), block.offset_s
+            )
     dbfs = audio_facts.to_dbfs(peak)
     state = audio_facts.audio_state(True, dbfs, context.config.silence_floor_dbfs)
     return AudioResult(state, round(dbfs, 2), speech, segments, context.transcriber is not None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -101,10 +102,8 @@ def from_tags(tags: dict[str, str], config: IngestConfig) -> dict[str, str]:
             break
     creation = lowered.get("creation_time", "").strip()
     if creation and not creation.startswith("1970-01-01"):
-        try:
+        with suppress(ValueError):  # an unreadable tag is no evidence of time
             values["started_at"] = _iso(parse_time(creation, zone=UTC))
-        except ValueError:
-            pass
     return values
 
 

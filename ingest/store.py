@@ -83,7 +83,7 @@ def _copy_verified(source: Path, target: Path, sha256: str) -> None:
     """Temp file, fsync, re-read and compare, then rename: the final name is all or nothing."""
     temp = target.parent / f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
     try:
-        copied = _copy_hashing(source, temp)
+        copied = copy_hashing(source, temp)
         if copied != sha256:
             raise StoreError(f"{source} hashes to {copied} while copying, not {sha256}: it changed")
         written = sha256_file(temp)
@@ -97,7 +97,8 @@ def _copy_verified(source: Path, target: Path, sha256: str) -> None:
     _fsync_folder(target.parent)
 
 
-def _copy_hashing(source: Path, temp: Path) -> str:
+def copy_hashing(source: Path, temp: Path) -> str:
+    """Copies `source` to a new file `temp` (fsynced) and returns the SHA-256 of what was read."""
     digest = hashlib.sha256()
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with source.open("rb") as reader, os.fdopen(fd, "wb") as writer:

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bwv.errors import BwvError
 from ingest import encoder
 from ingest.encoder import FRAME_S, Piece, Window
 
@@ -49,18 +48,19 @@ class Transcriber:
     name: str = "tiny.en"
 
 
-def load_transcriber(model_name: str, language: str, threads: int = 0) -> Transcriber:
+def load_transcriber(
+    model_name: str, language: str, threads: int = 0, child_voice: bool = True
+) -> Transcriber:
     from faster_whisper.tokenizer import Tokenizer
     from faster_whisper.transcribe import get_suppressed_tokens
 
     model = encoder.load_model(model_name, threads=threads)
     multilingual = model.model.is_multilingual
-    if not multilingual and language != "en":
-        raise BwvError(f"model {model_name} is English-only; give a multilingual model for --language {language}")
     tokenizer = Tokenizer(model.hf_tokenizer, multilingual, task="transcribe", language=language)
     prompt = model.get_prompt(tokenizer, previous_tokens=[], without_timestamps=False)
     suppress = get_suppressed_tokens(tokenizer, [-1])
-    return Transcriber(model, tokenizer, prompt, suppress, _load_voice(), model_name)
+    voice = _load_voice() if child_voice else None
+    return Transcriber(model, tokenizer, prompt, suppress, voice, model_name)
 
 
 def _load_voice() -> Any:
@@ -100,12 +100,16 @@ def _transcribe_batch(transcriber: Transcriber, windows: list[Window]) -> list[S
     return segments
 
 
-def _window_segments(transcriber: Transcriber, window: Window, result: Any, frames: Any) -> list[Segment]:
+def _window_segments(
+    transcriber: Transcriber, window: Window, result: Any, frames: Any
+) -> list[Segment]:
     tokens = result.sequences_ids[0]
     avg_logprob = result.scores[0] * (len(tokens) ** 1.0) / (len(tokens) + 1)
     if result.no_speech_prob > NO_SPEECH_THRESHOLD and avg_logprob < LOW_LOGPROB:
         return []
-    spans = [s for s in split_by_timestamps(transcriber.tokenizer, tokens, window.duration_s) if s[2]]
+    spans = [
+        s for s in split_by_timestamps(transcriber.tokenizer, tokens, window.duration_s) if s[2]
+    ]
     spans = [s for s in spans if _compression_ratio(s[2]) <= MAX_COMPRESSION]
     child = _child_probabilities(transcriber.voice, frames, spans)
     confidence = math.exp(min(avg_logprob, 0.0))
@@ -122,7 +126,9 @@ def _window_segments(transcriber: Transcriber, window: Window, result: Any, fram
     ]
 
 
-def split_by_timestamps(tokenizer: Any, tokens: list[int], duration_s: float) -> list[tuple[float, float, str]]:
+def split_by_timestamps(
+    tokenizer: Any, tokens: list[int], duration_s: float
+) -> list[tuple[float, float, str]]:
     """Cuts decoded tokens at Whisper's timestamp tokens into (start, end, text) spans."""
     begin = tokenizer.timestamp_begin
     spans: list[tuple[float, float, str]] = []
@@ -143,12 +149,16 @@ def split_by_timestamps(tokenizer: Any, tokens: list[int], duration_s: float) ->
     return spans
 
 
-def _child_probabilities(voice: Any, frames: Any, spans: list[tuple[float, float, str]]) -> list[float | None]:
+def _child_probabilities(
+    voice: Any, frames: Any, spans: list[tuple[float, float, str]]
+) -> list[float | None]:
     if voice is None or frames is None or not spans:
         return [None] * len(spans)
     from ingest.voice import segment_embedding
 
-    embeddings = np.stack([segment_embedding(frames, encoder.frame_slice(s, e)) for s, e, _ in spans])
+    embeddings = np.stack(
+        [segment_embedding(frames, encoder.frame_slice(s, e)) for s, e, _ in spans]
+    )
     return [round(float(p), 4) for p in voice.probabilities(embeddings)]
 
 

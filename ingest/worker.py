@@ -34,6 +34,7 @@ class IngestOptions:
     model: str = "tiny.en"
     language: str = "en"
     transcribe: bool = True
+    child_voice: bool = True
     store: Path | None = None
 
 
@@ -101,7 +102,7 @@ def check_model(options: IngestOptions) -> None:
     """Fails fast, before any worker starts, on a model or language that cannot work."""
     if not options.transcribe:
         return
-    from ingest.encoder import model_path, model_is_multilingual
+    from ingest.encoder import model_is_multilingual, model_path
 
     path = model_path(options.model)
     if options.language != "en" and not model_is_multilingual(path):
@@ -149,7 +150,9 @@ def _init_worker(
     if options.transcribe:
         from ingest.transcribe import load_transcriber
 
-        transcriber = load_transcriber(options.model, options.language, threads=threads)
+        transcriber = load_transcriber(
+            options.model, options.language, threads=threads, child_voice=options.child_voice
+        )
     _CONTEXT = FileContext(config, transcriber, options.store)
     _KNOWN = known
 
@@ -178,7 +181,9 @@ def _unreadable(path: Path, exc: OSError) -> FileResult:
     return failed_result(path, pseudo, size, reason, time.monotonic(), _CONTEXT)
 
 
-def _record(outcome: FileResult | Skipped, summary: IngestSummary, *, engine: Engine, actor: str) -> None:
+def _record(
+    outcome: FileResult | Skipped, summary: IngestSummary, *, engine: Engine, actor: str
+) -> None:
     if isinstance(outcome, Skipped):
         summary.skipped += 1
         return

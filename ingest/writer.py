@@ -87,7 +87,9 @@ def detail_rows(
     clip_id: int, result: FileResult
 ) -> list[ClipField | SpeechRegion | TranscriptSegment | Derivative]:
     rows: list[ClipField | SpeechRegion | TranscriptSegment | Derivative] = [
-        ClipField(clip_id=clip_id, field=name, value=v.value, source=v.source, confidence=v.confidence)
+        ClipField(
+            clip_id=clip_id, field=name, value=v.value, source=v.source, confidence=v.confidence
+        )
         for name, v in result.provenance.fields.items()
     ]
     if result.audio:

@@ -54,9 +54,11 @@ SPEECH_PEAK_DBFS = -6.0
 # espeak-ng settings per speaker.  "shift" raises pitch *and* formants by
 # resampling (asetrate) -- a crude vocal-tract shortening for the child voice;
 # "tempo" is applied afterwards (1.0 = keep the sped-up result's length).
+# Note: espeak-ng silently ignores a variant on "en-gb" ("en-gb+f3" == "en-gb"),
+# so British voices use "en+<variant>".
 VOICES = {
-    "officer": {"args": ["-v", "en-gb+m3", "-s", "140", "-p", "45"]},
-    "officer_f": {"args": ["-v", "en-gb+f3", "-s", "140", "-p", "55"]},
+    "officer": {"args": ["-v", "en+m3", "-s", "140", "-p", "45"]},
+    "officer_f": {"args": ["-v", "en+f3", "-s", "140", "-p", "55"]},
     "adult_f": {"args": ["-v", "en-us+f2", "-s", "140", "-p", "50"]},
     "child": {"args": ["-v", "en-us+f4", "-s", "130", "-p", "85"],
               "shift": 1.2, "tempo": 0.85},
@@ -66,7 +68,7 @@ GAP_S = 1.2  # pure ambient between utterances
 # --- clip definitions (the contract) ---------------------------------------
 CLIP1_LINES = [
     ("officer", "Hello, I am a police officer. Are you all right?"),
-    ("child", "I am scared. Daddy was shouting at mummy."),
+    ("child", "I am scared. Daddy was shouting and mummy was crying."),
     ("officer", "You are safe now. Can you tell me your name?"),
     ("child", "My name is Amy and I am seven."),
 ]

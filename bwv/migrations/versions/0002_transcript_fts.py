@@ -17,7 +17,8 @@ TRIGGERS = {
     "transcript_fts_ai": "AFTER INSERT ON transcriptsegment BEGIN "
     "INSERT INTO transcript_fts(rowid, text) VALUES (new.id, new.text); END",
     "transcript_fts_ad": "AFTER DELETE ON transcriptsegment BEGIN "
-    "INSERT INTO transcript_fts(transcript_fts, rowid, text) VALUES ('delete', old.id, old.text); END",
+    "INSERT INTO transcript_fts(transcript_fts, rowid, text) "
+    "VALUES ('delete', old.id, old.text); END",
     "transcript_fts_au": "AFTER UPDATE OF text ON transcriptsegment BEGIN "
     "INSERT INTO transcript_fts(transcript_fts, rowid, text) VALUES ('delete', old.id, old.text); "
     "INSERT INTO transcript_fts(rowid, text) VALUES (new.id, new.text); END",

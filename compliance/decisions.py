@@ -1,0 +1,133 @@
+"""A person's decision that a clip does, or does not, belong to an incident.
+
+Automatic linking is a best guess from attendance times; the officer in the case or an
+inspector may know better. Each decision is stored with who made it and why, replaces
+any earlier decision on the same pair, survives every later recomputation, and is
+written to the audit trail in the same transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from bwv import audit
+from bwv.db import session_scope
+from bwv.errors import BwvError, NotFound
+from bwv.models import Clip, ClipLink, Incident, LinkDecision, utc_now
+from compliance.linking import LinkSummary, recompute_links
+
+ACTIONS = ("link", "unlink")
+MAX_REASON = 1000
+
+
+@dataclass(frozen=True)
+class DecisionResult:
+    action: str
+    clip_id: int
+    file_name: str
+    incident_ref: str
+    was_linked: bool
+    now_linked: bool
+    other_links: list[tuple[str, str]]  # (incident_ref, source) of the clip's other links
+    links: LinkSummary
+
+
+def decide_link(
+    clip: str, incident_ref: str, *, action: str, reason: str, engine: Engine, actor: str
+) -> DecisionResult:
+    """Records `action` (link or unlink) for the pair and recomputes links."""
+    if action not in ACTIONS:
+        raise BwvError(f"unknown decision {action!r}; expected link or unlink")
+    reason = _checked_reason(reason)
+    with session_scope(engine) as session:
+        found = resolve_clip(clip, session=session)
+        assert found.id is not None
+        if session.get(Incident, incident_ref) is None:
+            raise NotFound(f"no incident {incident_ref!r} in the catalogue")
+        was_linked = _linked(session, found.id, incident_ref)
+        _store_decision(session, found.id, incident_ref, action, reason, actor)
+        summary = recompute_links(session)
+        result = DecisionResult(
+            action=action,
+            clip_id=found.id,
+            file_name=found.file_name,
+            incident_ref=incident_ref,
+            was_linked=was_linked,
+            now_linked=_linked(session, found.id, incident_ref),
+            other_links=_other_links(session, found.id, incident_ref),
+            links=summary,
+        )
+        _audit(result, reason, session=session, actor=actor)
+    return result
+
+
+def _checked_reason(reason: str) -> str:
+    cleaned = reason.strip()
+    if not cleaned:
+        raise BwvError("give a reason for the decision (--reason TEXT); it goes in the audit trail")
+    if len(cleaned) > MAX_REASON:
+        raise BwvError(f"the reason is too long ({len(cleaned)} characters; at most {MAX_REASON})")
+    return cleaned
+
+
+def resolve_clip(ref: str, *, session: Session) -> Clip:
+    """A clip by id, by file name, or by a SHA-256 prefix of at least 8 hex digits."""
+    text = ref.strip()
+    if text.isdigit():
+        found = session.get(Clip, int(text))
+        if found is not None:
+            return found
+    matches = list(session.exec(select(Clip).where(col(Clip.file_name) == text).limit(5)))
+    if not matches and len(text) >= 8 and all(ch in "0123456789abcdef" for ch in text.lower()):
+        prefix = select(Clip).where(col(Clip.sha256).startswith(text.lower())).limit(5)
+        matches = list(session.exec(prefix))
+    if not matches:
+        raise NotFound(f"no clip {ref!r} in the catalogue (give its id, file name or SHA-256)")
+    if len(matches) > 1:
+        ids = ", ".join(str(m.id) for m in matches)
+        raise BwvError(f"{ref!r} matches several clips ({ids}); give the clip id instead")
+    return matches[0]
+
+
+def _linked(session: Session, clip_id: int, incident_ref: str) -> bool:
+    query = select(ClipLink.id).where(
+        col(ClipLink.clip_id) == clip_id, col(ClipLink.incident_ref) == incident_ref
+    )
+    return session.exec(query).first() is not None
+
+
+def _other_links(session: Session, clip_id: int, incident_ref: str) -> list[tuple[str, str]]:
+    query = select(ClipLink.incident_ref, ClipLink.source).where(
+        col(ClipLink.clip_id) == clip_id, col(ClipLink.incident_ref) != incident_ref
+    )
+    return [(ref, source) for ref, source in session.exec(query)]
+
+
+def _store_decision(
+    session: Session, clip_id: int, incident_ref: str, action: str, reason: str, actor: str
+) -> None:
+    query = select(LinkDecision).where(
+        col(LinkDecision.clip_id) == clip_id, col(LinkDecision.incident_ref) == incident_ref
+    )
+    decision = session.exec(query).first() or LinkDecision(
+        clip_id=clip_id, incident_ref=incident_ref, action=action, actor=actor
+    )
+    decision.action = action
+    decision.actor = actor
+    decision.reason = reason
+    decision.decided_at = utc_now()
+    session.add(decision)
+    session.flush()
+
+
+def _audit(result: DecisionResult, reason: str, *, session: Session, actor: str) -> None:
+    audit.record(
+        session,
+        actor=actor,
+        action=result.action,
+        object_ids=[f"clip:{result.clip_id}", f"incident:{result.incident_ref}"],
+        details={"reason": reason, "was_linked": result.was_linked},
+    )

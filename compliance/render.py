@@ -1,0 +1,264 @@
+"""Plain renderings of the report: a text table for the terminal, CSV for spreadsheets.
+
+Reasons and findings are put into words here once (with local times, as officers and
+inspectors read them), and reused by the HTML report. CSV cells that a spreadsheet
+would run as a formula (starting with = + - @, tab or CR) are prefixed with a single
+quote, because incident notes and locations come from outside systems.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from bwv.timeutil import local_zone
+from compliance.consistency import ConsistencyView, GroupStats
+from compliance.report import IncidentDetail, Report, summary
+from compliance.verdicts import FINDINGS, Finding, IncidentVerdict, Reason
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def local_time(moment: datetime | None, seconds: bool = True) -> str:
+    if moment is None:
+        return "unknown"
+    shape = "%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z"
+    return moment.astimezone(local_zone()).strftime(shape)
+
+
+def _clock(moment: datetime | None) -> str:
+    return moment.astimezone(local_zone()).strftime("%H:%M:%S") if moment else "unknown"
+
+
+def _clips(ids: Iterable[int]) -> str:
+    listed = ", ".join(str(i) for i in ids)
+    return f"clip {listed}" if "," not in listed else f"clips {listed}"
+
+
+def describe_reason(reason: Reason) -> str:
+    e = reason.evidence
+    if reason.code == "NO_FOOTAGE":
+        who = "; ".join(
+            f"{a['officer_id']} {_clock(a['arrived_at'])}-{_clock(a['left_at'])}"
+            for a in e["attending"]
+        )
+        return f"No clip linked to the incident. Attending: {who or 'no attendance recorded'}."
+    if reason.code == "FOOTAGE_UNREADABLE":
+        failed = "; ".join(f"clip {f['clip_id']} {f['file_name']}" for f in e["failures"])
+        return f"Every linked clip is unreadable: {failed}."
+    if reason.code == "NO_AUDIO":
+        states = "; ".join(f"clip {a['clip_id']} audio {a['audio_state']}" for a in e["audio"])
+        return f"No usable audio: {states}."
+    if reason.code == "NO_SPEECH":
+        return f"Audio present but no speech detected in {_clips(e['clip_ids'])}."
+    return (
+        f"{e['speech_seconds']:g} s of speech, {e['child_speech_seconds']:g} s attributed to a "
+        f"child (needs {e['min_child_speech_s']:g} s) in {_clips(e['clip_ids'])}."
+    )
+
+
+def describe_finding(finding: Finding) -> str:
+    e = finding.evidence
+    who = finding.officer_id
+    if finding.code in ("NOT_RECORDING", "NO_CAMERA"):
+        span = f"{local_time(e['arrived_at'])} to {_clock(e['left_at'])}"
+        if finding.code == "NO_CAMERA":
+            return f"{who} attended {span} with no camera assigned."
+        return f"{who} attended {span} with camera {', '.join(e['cameras'])}; no clip linked."
+    if finding.code == "LATE_START":
+        return (
+            f"{who}: clip {e['clip_id']} started {_clock(e['first_clip_started_at'])}, "
+            f"{e['delay_s']:g} s after arrival at {_clock(e['arrived_at'])} "
+            f"(grace {e['start_grace_s']:g} s)."
+        )
+    return (
+        f"{who}: clip {e['clip_id']} ended {_clock(e['last_clip_ended_at'])}, "
+        f"{e['gap_s']:g} s before leaving at {_clock(e['left_at'])} "
+        f"(grace {e['stop_grace_s']:g} s)."
+    )
+
+
+def percent(rate: float | None) -> str:
+    return "-" if rate is None else f"{rate * 100:.0f}%"
+
+
+def seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:g} s"
+
+
+def _columns(rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def render_table(report: Report) -> str:
+    rows = [["VERDICT", "INCIDENT", "TYPE", "REPORTED", "REASON", "OFFICER FINDINGS"]]
+    rows += [_table_row(v) for v in report.verdicts]
+    return _columns(rows) + "\n\n" + summary_line(report) + "\n"
+
+
+def _table_row(v: IncidentVerdict) -> list[str]:
+    reasons = ",".join(r.code for r in v.reasons) or ("-" if v.applicable else v.applicability)
+    findings = ", ".join(f"{f.officer_id} {f.code}" for f in v.findings) or "-"
+    return [
+        v.verdict,
+        v.incident.incident_ref,
+        v.incident.type,
+        local_time(v.incident.reported_at, seconds=False),
+        reasons,
+        findings,
+    ]
+
+
+def summary_line(report: Report) -> str:
+    figures = summary(report)
+    counts = ", ".join(f"{n} {name}" for name, n in figures["verdicts"].items())
+    return (
+        f"{figures['incidents']} incidents: {counts}. "
+        f"Activation {percent(figures['activation_rate'])}, child voice captured "
+        f"{percent(figures['child_voice_capture_rate'])} of "
+        f"{figures['applicable_attendances']} applicable attendances; "
+        f"{figures['unassigned_clips']} unassigned clips."
+    )
+
+
+def safe_cell(value: Any) -> str:
+    """A CSV cell a spreadsheet will show as text, never evaluate as a formula."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def _csv(rows: Iterable[list[Any]]) -> str:
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerows([safe_cell(cell) for cell in row] for row in rows)
+    return buffer.getvalue()
+
+
+CSV_HEADER = [
+    "incident_ref", "type", "reported_at", "location", "child_contact", "child_ages",
+    "verdict", "reasons", "officer_findings", "clip_ids", "evidence", "notes",
+]  # fmt: skip
+
+
+def render_csv(report: Report) -> str:
+    return _csv([CSV_HEADER, *(_csv_row(v) for v in report.verdicts)])
+
+
+def _csv_row(v: IncidentVerdict) -> list[Any]:
+    incident = v.incident
+    evidence = [describe_reason(r) for r in v.reasons] + [describe_finding(f) for f in v.findings]
+    return [
+        incident.incident_ref,
+        incident.type,
+        incident.reported_at.isoformat().replace("+00:00", "Z"),
+        incident.location,
+        "yes" if incident.child_contact else "no",
+        incident.child_ages,
+        v.verdict,
+        ";".join(r.code for r in v.reasons),
+        ";".join(f"{f.officer_id}:{f.code}" for f in v.findings),
+        ";".join(str(link.clip.clip_id) for link in v.evidence.links),
+        " ".join(evidence) if v.applicable else v.applicability,
+        incident.notes,
+    ]
+
+
+GROUP_HEADER = [
+    "group", "label", "incidents", "applicable_attendances", "recorded", "activation_rate",
+    "child_voice_captured", "child_voice_rate", "median_start_delay_s", *FINDINGS, "flags",
+]  # fmt: skip
+
+
+def render_groups_csv(view: ConsistencyView) -> str:
+    rows = [GROUP_HEADER] + [_group_cells(g) for g in [view.force, *view.groups]]
+    return _csv(rows)
+
+
+def _group_cells(g: GroupStats) -> list[Any]:
+    return [
+        g.group,
+        g.label,
+        g.incidents,
+        g.applicable_attendances,
+        g.recorded,
+        "" if g.activation_rate is None else g.activation_rate,
+        g.child_voice_captured,
+        "" if g.child_voice_rate is None else g.child_voice_rate,
+        "" if g.median_start_delay_s is None else g.median_start_delay_s,
+        *(g.findings[code] for code in FINDINGS),
+        ";".join(g.flags),
+    ]
+
+
+def render_groups_table(view: ConsistencyView) -> str:
+    rows = [
+        [view.by.upper(), "ATTENDED", "RECORDED", "CHILD VOICE", "MEDIAN START", *FINDINGS, "FLAG"]
+    ]
+    rows += [_group_row(g) for g in [view.force, *view.groups]]
+    return _columns(rows) + f"\n\nFlag rule: {view.rule}.\n"
+
+
+def _group_row(g: GroupStats) -> list[str]:
+    return [
+        g.label,
+        str(g.applicable_attendances),
+        percent(g.activation_rate),
+        percent(g.child_voice_rate),
+        seconds(g.median_start_delay_s),
+        *(str(g.findings[code]) for code in FINDINGS),
+        " ".join(g.flags) or "-",
+    ]
+
+
+def render_incident(detail: IncidentDetail) -> str:
+    v = detail.verdict
+    incident = v.incident
+    lines = [
+        f"Incident {incident.incident_ref}: {incident.type}",
+        f"Reported: {local_time(incident.reported_at)}   Location: {incident.location or '-'}",
+        f"Child contact: {'yes' if incident.child_contact else 'no'}   "
+        f"Ages: {incident.child_ages or 'unknown'}   ({v.applicability})",
+        f"Verdict: {v.verdict}",
+    ]
+    lines += [f"  {r.code}: {describe_reason(r)}" for r in v.reasons]
+    lines += ["", "Attendance:", *_attendance_lines(detail)]
+    lines += ["", "Linked clips:", *_clip_lines(v)]
+    lines += ["", "Officer findings:"]
+    lines += [f"  {f.code}: {describe_finding(f)}" for f in v.findings] or ["  none"]
+    if incident.notes:
+        lines += ["", f"Notes: {incident.notes}"]
+    return "\n".join(lines) + "\n"
+
+
+def _attendance_lines(detail: IncidentDetail) -> list[str]:
+    outcomes = {o.officer_id: o for o in detail.verdict.attendances}
+    lines = []
+    for att in detail.verdict.evidence.attendance:
+        officer = detail.officers.get(att.officer_id)
+        name = f" {officer.name} ({officer.team}, {officer.station})" if officer else ""
+        outcome = outcomes.get(att.officer_id)
+        cameras = ", ".join(outcome.cameras) if outcome and outcome.cameras else "none"
+        lines.append(
+            f"  {att.officer_id}{name}: {local_time(att.arrived_at)} to {_clock(att.left_at)}"
+            + (f", camera {cameras}" if outcome else "")
+        )
+    return lines or ["  none recorded"]
+
+
+def _clip_lines(v: IncidentVerdict) -> list[str]:
+    lines = []
+    for link in v.evidence.links:
+        clip = link.clip
+        marks = [link.source] + (["ambiguous"] if link.ambiguous else [])
+        lines.append(
+            f"  clip {clip.clip_id} {clip.file_name}  officer {link.officer_id or 'unknown'}  "
+            f"{local_time(clip.started_at)} to {_clock(clip.ended_at)}  {clip.status}, "
+            f"audio {clip.audio_state or '-'}, speech {clip.speech_seconds:g} s, "
+            f"child {clip.child_speech_seconds:g} s  [{', '.join(marks)}]"
+        )
+    return lines or ["  none"]

@@ -1,0 +1,307 @@
+"""The compliance report: every incident's verdict for a period, and its JSON contract.
+
+`build_report` is the one entry point the CLI, the demo and the benchmark call: it
+loads the evidence for the period in a single transaction, judges it against the
+policy, and logs the disclosure in the audit trail. The JSON produced by `report_json`
+and `consistency_json` is a stable contract documented in REPORT_CONTRACT.md; the
+other formats (table, CSV, HTML) are renderings of the same objects.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlmodel import Session
+
+from bwv import audit
+from bwv.cli_common import iso_utc
+from bwv.db import session_scope
+from bwv.errors import NotFound
+from bwv.models import Clip, Incident, utc_now
+from compliance.consistency import ConsistencyView, GroupStats, consistency, force_stats
+from compliance.facts import Evidence, OfficerFacts, Period, load_evidence
+from compliance.linking import load_assignments, load_clip_spans, recompute_links, resolve_officers
+from compliance.policy import Policy, load_policy
+from compliance.verdicts import (
+    FINDINGS,
+    NON_COMPLIANT,
+    REASONS,
+    VERDICTS,
+    AttendanceOutcome,
+    IncidentVerdict,
+    judge_all,
+)
+
+CONTRACT_VERSION = 1
+CHUNK = 500
+
+
+@dataclass(frozen=True)
+class UnassignedClip:
+    clip_id: int
+    file_name: str
+    device_serial: str | None
+    started_at: datetime
+
+
+@dataclass(frozen=True)
+class Report:
+    generated_at: datetime
+    policy: Policy
+    period: Period
+    verdicts: list[IncidentVerdict]
+    officers: dict[str, OfficerFacts]
+    unassigned: list[UnassignedClip]
+
+    @property
+    def non_compliant(self) -> int:
+        return sum(1 for v in self.verdicts if v.verdict == NON_COMPLIANT)
+
+    def view(self, by: str) -> ConsistencyView:
+        return consistency(self.verdicts, self.officers, self.policy, by)
+
+
+def build_report(
+    *, engine: Engine, actor: str, period: Period, policy_path: Path | None = None
+) -> Report:
+    """Judges every incident reported in `period`; a named policy relinks with its window."""
+    policy = load_policy(policy_path)
+    with session_scope(engine) as session:
+        if policy_path is not None:
+            recompute_links(session, policy=policy)
+        evidence = load_evidence(session, policy=policy, period=period)
+        report = _assemble(session, evidence, policy, period)
+        _audit(report, session=session, actor=actor)
+    return report
+
+
+def _assemble(session: Session, evidence: Evidence, policy: Policy, period: Period) -> Report:
+    return Report(
+        generated_at=utc_now(),
+        policy=policy,
+        period=period,
+        verdicts=judge_all(evidence, policy),
+        officers=evidence.officers,
+        unassigned=unassigned_clips(session, period),
+    )
+
+
+def unassigned_clips(session: Session, period: Period) -> list[UnassignedClip]:
+    """Clips in the period whose officer is unknown: no sidecar officer, camera not assigned."""
+    spans, _untimed = load_clip_spans(session, since=period.since, until=period.until)
+    officers = resolve_officers(spans, load_assignments(session))
+    missing = sorted(clip_id for clip_id, officer in officers.items() if officer is None)
+    c = Clip.__table__.c  # type: ignore[attr-defined]
+    found: list[UnassignedClip] = []
+    for start in range(0, len(missing), CHUNK):
+        query = select(c.id, c.file_name, c.device_serial, c.started_at).where(
+            c.id.in_(missing[start : start + CHUNK])
+        )
+        found.extend(UnassignedClip(*row) for row in session.execute(query))
+    return sorted(found, key=lambda clip: (clip.started_at, clip.clip_id))
+
+
+def _audit(report: Report, *, session: Session, actor: str) -> None:
+    audit.record(
+        session,
+        actor=actor,
+        action="report",
+        details={
+            "since": iso_utc(report.period.since),
+            "until": iso_utc(report.period.until),
+            "incidents": len(report.verdicts),
+            "non_compliant": report.non_compliant,
+            "policy": report.policy.source,
+        },
+    )
+
+
+@dataclass(frozen=True)
+class IncidentDetail:
+    verdict: IncidentVerdict
+    officers: dict[str, OfficerFacts]
+    policy: Policy
+
+
+def incident_detail(
+    ref: str, *, engine: Engine, actor: str, policy_path: Path | None = None
+) -> IncidentDetail:
+    """One incident's attendance, links, verdict and findings; viewing it is audited."""
+    policy = load_policy(policy_path)
+    with session_scope(engine) as session:
+        if session.get(Incident, ref) is None:
+            raise NotFound(f"no incident {ref!r} in the catalogue")
+        if policy_path is not None:
+            recompute_links(session, policy=policy)
+        evidence = load_evidence(session, policy=policy, period=Period(), refs=[ref])
+        verdict = judge_all(evidence, policy)[0]
+        audit.record(
+            session,
+            actor=actor,
+            action="incident_view",
+            object_ids=[f"incident:{ref}"],
+            details={"verdict": verdict.verdict},
+        )
+    return IncidentDetail(verdict=verdict, officers=evidence.officers, policy=policy)
+
+
+def report_json(report: Report) -> dict[str, Any]:
+    """The documented JSON contract (see REPORT_CONTRACT.md)."""
+    return {
+        "generated_at": iso_utc(report.generated_at),
+        "policy": report.policy.as_dict(),
+        "summary": summary(report),
+        "incidents": [incident_json(v, report.officers) for v in report.verdicts],
+        "unassigned_clips": [_unassigned_json(clip) for clip in report.unassigned],
+    }
+
+
+def summary(report: Report) -> dict[str, Any]:
+    verdicts = Counter(v.verdict for v in report.verdicts)
+    reasons = Counter(r.code for v in report.verdicts for r in v.reasons)
+    findings = Counter(f.code for v in report.verdicts for f in v.findings)
+    force = force_stats(report.verdicts, report.policy)
+    links = [link for v in report.verdicts for link in v.evidence.links]
+    return {
+        "contract_version": CONTRACT_VERSION,
+        "since": iso_utc(report.period.since),
+        "until": iso_utc(report.period.until),
+        "incidents": len(report.verdicts),
+        "applicable": sum(1 for v in report.verdicts if v.applicable),
+        "verdicts": {name: verdicts.get(name, 0) for name in VERDICTS},
+        "reasons": {code: reasons.get(code, 0) for code in REASONS},
+        "officer_findings": {code: findings.get(code, 0) for code in FINDINGS},
+        "applicable_attendances": force.applicable_attendances,
+        "activation_rate": force.activation_rate,
+        "child_voice_capture_rate": force.child_voice_rate,
+        "linked_clips": len({link.clip.clip_id for link in links}),
+        "ambiguous_links": sum(1 for link in links if link.ambiguous),
+        "manual_links": sum(1 for link in links if link.source == "manual"),
+        "unassigned_clips": len(report.unassigned),
+    }
+
+
+def incident_json(verdict: IncidentVerdict, officers: dict[str, OfficerFacts]) -> dict[str, Any]:
+    incident = verdict.incident
+    return {
+        "incident_ref": incident.incident_ref,
+        "type": incident.type,
+        "reported_at": iso_utc(incident.reported_at),
+        "location": incident.location,
+        "child_contact": incident.child_contact,
+        "child_ages": [int(age) for age in incident.child_ages.split(";") if age],
+        "notes": incident.notes,
+        "applicable": verdict.applicable,
+        "applicability": verdict.applicability,
+        "verdict": verdict.verdict,
+        "reasons": [{"code": r.code, **plain(r.evidence)} for r in verdict.reasons],
+        "officer_findings": [
+            {"officer_id": f.officer_id, "code": f.code, **plain(f.evidence)}
+            for f in verdict.findings
+        ],
+        "attendance": _attendance_json(verdict, officers),
+        "clips": [_clip_json(link) for link in verdict.evidence.links],
+    }
+
+
+def _attendance_json(
+    verdict: IncidentVerdict, officers: dict[str, OfficerFacts]
+) -> list[dict[str, Any]]:
+    outcomes = {o.officer_id: o for o in verdict.attendances}
+    return [
+        {
+            "officer_id": att.officer_id,
+            "name": officers[att.officer_id].name if att.officer_id in officers else None,
+            "team": officers[att.officer_id].team if att.officer_id in officers else None,
+            "arrived_at": iso_utc(att.arrived_at),
+            "left_at": iso_utc(att.left_at),
+            **_outcome_json(outcomes.get(att.officer_id)),
+        }
+        for att in verdict.evidence.attendance
+    ]
+
+
+def _outcome_json(outcome: AttendanceOutcome | None) -> dict[str, Any]:
+    if outcome is None:
+        return {"recorded": None, "child_voice_captured": None, "start_delay_s": None}
+    return {
+        "cameras": outcome.cameras,
+        "clip_ids": outcome.clip_ids,
+        "recorded": outcome.recorded,
+        "child_voice_captured": outcome.child_voice,
+        "start_delay_s": outcome.start_delay_s,
+    }
+
+
+def _clip_json(link: Any) -> dict[str, Any]:
+    clip = link.clip
+    return {
+        "clip_id": clip.clip_id,
+        "file_name": clip.file_name,
+        "officer_id": link.officer_id,
+        "device_serial": clip.device_serial,
+        "started_at": iso_utc(clip.started_at),
+        "ended_at": iso_utc(clip.ended_at),
+        "status": clip.status,
+        "failure_reason": clip.failure_reason,
+        "audio_state": clip.audio_state,
+        "speech_seconds": round(clip.speech_seconds, 1),
+        "child_speech_seconds": round(clip.child_speech_seconds, 1),
+        "link": {"source": link.source, "ambiguous": link.ambiguous, "overlap_s": link.overlap_s},
+    }
+
+
+def _unassigned_json(clip: UnassignedClip) -> dict[str, Any]:
+    return {
+        "clip_id": clip.clip_id,
+        "file_name": clip.file_name,
+        "device_serial": clip.device_serial,
+        "started_at": iso_utc(clip.started_at),
+    }
+
+
+def consistency_json(report: Report, by: str) -> dict[str, Any]:
+    """The `--by` contract: the force-wide line and one line per group."""
+    view = report.view(by)
+    return {
+        "generated_at": iso_utc(report.generated_at),
+        "policy": report.policy.as_dict(),
+        "summary": summary(report),
+        "by": by,
+        "flag_rule": view.rule,
+        "force": group_json(view.force),
+        "groups": [group_json(group) for group in view.groups],
+    }
+
+
+def group_json(group: GroupStats) -> dict[str, Any]:
+    return {
+        "group": group.group,
+        "label": group.label,
+        "incidents": group.incidents,
+        "applicable_attendances": group.applicable_attendances,
+        "recorded": group.recorded,
+        "activation_rate": group.activation_rate,
+        "child_voice_captured": group.child_voice_captured,
+        "child_voice_rate": group.child_voice_rate,
+        "median_start_delay_s": group.median_start_delay_s,
+        "findings": group.findings,
+        "flagged": bool(group.flags),
+        "flags": group.flags,
+    }
+
+
+def plain(value: Any) -> Any:
+    """Evidence made JSON-ready: times as ISO 8601 UTC strings, containers copied."""
+    if isinstance(value, datetime):
+        return iso_utc(value)
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(item) for item in value]
+    return value

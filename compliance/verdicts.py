@@ -1,0 +1,283 @@
+"""The verdict on each incident, and the findings on each attending officer.
+
+This is the rule book the issue defines, as pure functions over loaded facts: whether
+the child's voice was expected (applicability), the first reason it was not captured
+(which sets the verdict), and per officer whether and when they recorded. Each reason
+and finding keeps its evidence (clip ids, officer, times, figures) so an inspector can
+check the conclusion without re-running anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from compliance.facts import (
+    AttendanceFacts,
+    ClipFacts,
+    Evidence,
+    IncidentEvidence,
+    IncidentFacts,
+    LinkFacts,
+)
+from compliance.linking import AssignmentIndex
+from compliance.policy import Policy
+
+COMPLIANT = "compliant"
+NEEDS_REVIEW = "needs_review"
+NON_COMPLIANT = "non_compliant"
+NOT_APPLICABLE = "not_applicable"
+SEVERITY = {NON_COMPLIANT: 0, NEEDS_REVIEW: 1, COMPLIANT: 2, NOT_APPLICABLE: 3}
+VERDICTS = tuple(SEVERITY)
+
+REASON_VERDICT = {
+    "NO_FOOTAGE": NON_COMPLIANT,
+    "FOOTAGE_UNREADABLE": NEEDS_REVIEW,
+    "NO_AUDIO": NON_COMPLIANT,
+    "NO_SPEECH": NON_COMPLIANT,
+    "CHILD_VOICE_NOT_DETECTED": NEEDS_REVIEW,
+}
+REASONS = tuple(REASON_VERDICT)
+FINDINGS = ("NOT_RECORDING", "LATE_START", "EARLY_STOP", "NO_CAMERA")
+
+
+@dataclass(frozen=True)
+class Reason:
+    code: str
+    evidence: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Finding:
+    officer_id: str
+    code: str
+    evidence: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class AttendanceOutcome:
+    """One officer at one applicable incident: the figures the consistency view counts."""
+
+    officer_id: str
+    arrived_at: datetime
+    left_at: datetime
+    cameras: list[str]
+    clip_ids: list[int]
+    recorded: bool
+    child_voice: bool
+    start_delay_s: float | None
+    findings: list[Finding] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class IncidentVerdict:
+    evidence: IncidentEvidence
+    applicable: bool
+    applicability: str
+    verdict: str
+    reasons: list[Reason]
+    attendances: list[AttendanceOutcome]
+
+    @property
+    def incident(self) -> IncidentFacts:
+        return self.evidence.incident
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [finding for outcome in self.attendances for finding in outcome.findings]
+
+
+def judge_all(evidence: Evidence, policy: Policy) -> list[IncidentVerdict]:
+    """Every incident's verdict, worst first, then oldest first."""
+    verdicts = [judge(item, policy, evidence.cameras) for item in evidence.incidents]
+    return sorted(verdicts, key=_worst_first)
+
+
+def _worst_first(verdict: IncidentVerdict) -> tuple[int, datetime, str]:
+    return (SEVERITY[verdict.verdict], verdict.incident.reported_at, verdict.incident.incident_ref)
+
+
+def judge(item: IncidentEvidence, policy: Policy, cameras: AssignmentIndex) -> IncidentVerdict:
+    applicable, applicability = is_applicable(item.incident, policy)
+    if not applicable:
+        return IncidentVerdict(item, False, applicability, NOT_APPLICABLE, [], [])
+    reason = incident_reason(item, policy)
+    outcomes = [_attendance(att, item.links, policy, cameras) for att in item.attendance]
+    verdict = REASON_VERDICT[reason.code] if reason else COMPLIANT
+    return IncidentVerdict(item, True, applicability, verdict, [reason] if reason else [], outcomes)
+
+
+def is_applicable(incident: IncidentFacts, policy: Policy) -> tuple[bool, str]:
+    """Whether the child's voice was expected, and why (or why not) in words."""
+    if not incident.child_contact:
+        return False, "no child contact recorded"
+    ages = [int(age) for age in incident.child_ages.split(";") if age.strip()]
+    if not ages:
+        return True, "child contact, ages unknown"
+    if max(ages) >= policy.min_speaking_age:
+        return True, f"child contact, a child aged {policy.min_speaking_age} or more"
+    return False, f"every child is under {policy.min_speaking_age}"
+
+
+def incident_reason(item: IncidentEvidence, policy: Policy) -> Reason | None:
+    """The first reason the child's voice is not in the linked footage, or None."""
+    clips = _distinct_clips(item.links)
+    if not clips:
+        return Reason("NO_FOOTAGE", {"attending": [_attended(a) for a in item.attendance]})
+    readable = [clip for clip in clips if clip.readable]
+    if not readable:
+        return Reason("FOOTAGE_UNREADABLE", _unreadable_evidence(clips))
+    audible = [clip for clip in readable if clip.audio_state == "present"]
+    if not audible:
+        return Reason("NO_AUDIO", _audio_evidence(readable, clips))
+    speech = sum(clip.speech_seconds for clip in audible)
+    if speech <= 0:
+        return Reason("NO_SPEECH", {"clip_ids": _ids(audible), "speech_seconds": 0.0})
+    child = sum(clip.child_speech_seconds for clip in audible)
+    if child < policy.min_child_speech_s:
+        return Reason("CHILD_VOICE_NOT_DETECTED", _child_evidence(audible, speech, child, policy))
+    return None
+
+
+def _distinct_clips(links: list[LinkFacts]) -> list[ClipFacts]:
+    seen: dict[int, ClipFacts] = {}
+    for link in links:
+        seen.setdefault(link.clip.clip_id, link.clip)
+    return list(seen.values())
+
+
+def _ids(clips: list[ClipFacts]) -> list[int]:
+    return [clip.clip_id for clip in clips]
+
+
+def _attended(attendance: AttendanceFacts) -> dict[str, Any]:
+    return {
+        "officer_id": attendance.officer_id,
+        "arrived_at": attendance.arrived_at,
+        "left_at": attendance.left_at,
+    }
+
+
+def _unreadable_evidence(clips: list[ClipFacts]) -> dict[str, Any]:
+    return {
+        "clip_ids": _ids(clips),
+        "failures": [
+            {"clip_id": c.clip_id, "file_name": c.file_name, "failure_reason": c.failure_reason}
+            for c in clips
+        ],
+    }
+
+
+def _audio_evidence(readable: list[ClipFacts], clips: list[ClipFacts]) -> dict[str, Any]:
+    return {
+        "clip_ids": _ids(readable),
+        "audio": [{"clip_id": c.clip_id, "audio_state": c.audio_state} for c in readable],
+        "unreadable_clip_ids": [c.clip_id for c in clips if not c.readable],
+    }
+
+
+def _child_evidence(
+    audible: list[ClipFacts], speech: float, child: float, policy: Policy
+) -> dict[str, Any]:
+    return {
+        "clip_ids": _ids(audible),
+        "speech_seconds": round(speech, 1),
+        "child_speech_seconds": round(child, 1),
+        "min_child_speech_s": policy.min_child_speech_s,
+        "child_probability_threshold": policy.child_probability_threshold,
+    }
+
+
+def _attendance(
+    attendance: AttendanceFacts,
+    links: list[LinkFacts],
+    policy: Policy,
+    cameras: AssignmentIndex,
+) -> AttendanceOutcome:
+    own = [link.clip for link in links if link.officer_id == attendance.officer_id]
+    timed = sorted((c for c in own if c.started_at is not None), key=_start)
+    held = cameras.cameras_of(
+        attendance.officer_id, attendance.arrived_at.timestamp(), attendance.left_at.timestamp()
+    )
+    child = sum(clip.child_speech_seconds for clip in own if clip.audio_state == "present")
+    delay = _seconds(timed[0].started_at, attendance.arrived_at) if timed else None
+    return AttendanceOutcome(
+        officer_id=attendance.officer_id,
+        arrived_at=attendance.arrived_at,
+        left_at=attendance.left_at,
+        cameras=held,
+        clip_ids=_ids(own),
+        recorded=bool(own),
+        child_voice=child >= policy.min_child_speech_s and bool(own),
+        start_delay_s=delay,
+        findings=officer_findings(attendance, own, timed, held, policy),
+    )
+
+
+def _start(clip: ClipFacts) -> datetime:
+    assert clip.started_at is not None
+    return clip.started_at
+
+
+def _seconds(later: datetime | None, earlier: datetime) -> float:
+    assert later is not None
+    return round((later - earlier).total_seconds(), 1)
+
+
+def officer_findings(
+    attendance: AttendanceFacts,
+    own: list[ClipFacts],
+    timed: list[ClipFacts],
+    held: list[str],
+    policy: Policy,
+) -> list[Finding]:
+    """NO_CAMERA or NOT_RECORDING when nothing was linked, else LATE_START / EARLY_STOP."""
+    officer = attendance.officer_id
+    base = _attended(attendance)
+    if not own:
+        code = "NOT_RECORDING" if held else "NO_CAMERA"
+        return [Finding(officer, code, {**base, "cameras": held})]
+    found = (_late_start(attendance, timed, policy), _early_stop(attendance, own, policy))
+    return [finding for finding in found if finding is not None]
+
+
+def _late_start(
+    attendance: AttendanceFacts, timed: list[ClipFacts], policy: Policy
+) -> Finding | None:
+    if not timed:
+        return None
+    first = timed[0]
+    delay = _seconds(first.started_at, attendance.arrived_at)
+    if delay <= policy.start_grace_s:
+        return None
+    evidence = {
+        "clip_id": first.clip_id,
+        "arrived_at": attendance.arrived_at,
+        "first_clip_started_at": first.started_at,
+        "delay_s": delay,
+        "start_grace_s": policy.start_grace_s,
+    }
+    return Finding(attendance.officer_id, "LATE_START", evidence)
+
+
+def _early_stop(
+    attendance: AttendanceFacts, own: list[ClipFacts], policy: Policy
+) -> Finding | None:
+    """Judged on the latest known clip end; a clip of unknown length cannot show a stop."""
+    ended = [clip for clip in own if clip.ended_at is not None]
+    if not ended or len(ended) < len(own):
+        return None
+    last = max(ended, key=lambda clip: (clip.ended_at, clip.clip_id))
+    assert last.ended_at is not None
+    gap = _seconds(attendance.left_at, last.ended_at)
+    if gap <= policy.stop_grace_s:
+        return None
+    evidence = {
+        "clip_id": last.clip_id,
+        "left_at": attendance.left_at,
+        "last_clip_ended_at": last.ended_at,
+        "gap_s": gap,
+        "stop_grace_s": policy.stop_grace_s,
+    }
+    return Finding(attendance.officer_id, "EARLY_STOP", evidence)

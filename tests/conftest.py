@@ -1,0 +1,48 @@
+"""Shared fixtures: the committed sample media, catalogued once with the real model."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bwv.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "sample_media"
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def sample_media() -> Path:
+    return SAMPLES
+
+
+@pytest.fixture(scope="session")
+def media_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private copy of the sample media, so tests can prove originals stay untouched."""
+    target = tmp_path_factory.mktemp("media") / "sample_media"
+    shutil.copytree(SAMPLES, target, ignore=shutil.ignore_patterns("*.py", "*.md", "*.csv"))
+    return target
+
+
+@pytest.fixture(scope="session")
+def catalogue(tmp_path_factory: pytest.TempPathFactory, media_copy: Path) -> dict[str, object]:
+    """The sample media ingested once (real Whisper model, real SQLite) for read-only tests."""
+    db = tmp_path_factory.mktemp("catalogue") / "bwv.db"
+    result = CliRunner().invoke(
+        main, ["--db", str(db), "ingest", "--workers", "1", str(media_copy)]
+    )
+    return {"db": db, "result": result, "media": media_copy}
+
+
+@pytest.fixture(scope="session")
+def invoke():  # type: ignore[no-untyped-def]
+    """Runs `bwv ARGS...` in-process and returns click's Result."""
+
+    def _invoke(*args: object):  # type: ignore[no-untyped-def]
+        return CliRunner().invoke(main, [str(a) for a in args])
+
+    return _invoke
