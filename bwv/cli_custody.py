@@ -87,7 +87,9 @@ def _print_chain(report: Any) -> None:
         click.echo(f"audit chain intact: {report.events} events{head}")
         return
     problem = report.problem
-    click.echo(f"audit chain BROKEN at event {problem.event_id} ({problem.kind}): {problem.message}")
+    click.echo(
+        f"audit chain BROKEN at event {problem.event_id} ({problem.kind}): {problem.message}"
+    )
     click.echo(f"{report.events} events verified before the break")
 
 
@@ -95,7 +97,9 @@ def _print_chain(report: Any) -> None:
 @time_range_options
 @click.option("--actor", "actor_filter", help="Only events by this actor.")
 @click.option("--object", "object_id", help="Only events about this object (clip:12, or 12).")
-@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True
+)
 @pass_app
 def audit_log(app: AppContext, fmt: str, actor_filter: str | None, **options: Any) -> None:
     """Export audit events (the export is itself audited)."""

@@ -291,14 +291,15 @@ def load_findings(session: Session, incident: Incident, links: list[ClipLink]) -
         "attendance": [_plain(a.model_dump(exclude={"id"})) for a in attendance],
         "links": [_plain(link.model_dump(exclude={"id"})) for link in links],
         "link_decisions": [_plain(d.model_dump(exclude={"id"})) for d in decisions],
-        "verdicts": compliance_verdicts(session, ref),
     }
 
 
-def compliance_verdicts(session: Session, incident_ref: str) -> Any:
-    """The compliance verdicts for the incident, when the compliance checker provides them."""
-    # TODO(issue 3): call the compliance engineer's verdict function once it is published.
-    return None
+def compliance_verdict(incident_ref: str, *, engine: Engine, actor: str) -> dict[str, Any]:
+    """The incident's voice-of-the-child verdict and officer findings, as `bwv incident --json`."""
+    from compliance.report import incident_detail, incident_json
+
+    detail = incident_detail(incident_ref, engine=engine, actor=actor)
+    return incident_json(detail.verdict, detail.officers)
 
 
 def _plain(values: dict[str, Any]) -> dict[str, Any]:
@@ -476,8 +477,9 @@ def _write_case_files(
     engine: Engine,
     only: bool,
 ) -> list[ExportedFile]:
+    verdict = compliance_verdict(str(plan.incident["incident_ref"]), engine=engine, actor=actor)
     documents = {
-        "findings.json": plan.findings,
+        "findings.json": {**plan.findings, "verdict": verdict},
         "audit.json": audit_excerpt(engine, plan, chain),
         "export.json": _export_info(plan, files, chain, actor=actor, only=only),
     }

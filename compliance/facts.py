@@ -141,9 +141,7 @@ def _incidents(session: Session, chosen: ColumnElement[bool]) -> list[IncidentFa
     ]
 
 
-def _attendance(
-    session: Session, chosen: ColumnElement[bool]
-) -> list[tuple[str, AttendanceFacts]]:
+def _attendance(session: Session, chosen: ColumnElement[bool]) -> list[tuple[str, AttendanceFacts]]:
     a = Attendance.__table__.c  # type: ignore[attr-defined]
     i = Incident.__table__.c  # type: ignore[attr-defined]
     query = (
@@ -216,11 +214,14 @@ def _clip_facts(row: Any, child: dict[int, float]) -> ClipFacts:
 def _end(
     started: datetime | None, ended: datetime | None, duration: float | None, status: str
 ) -> datetime | None:
-    if ended is not None or started is None:
+    """A clip's end; an unreadable clip's end is unknown unless something says otherwise."""
+    if started is None:
         return ended
     if duration is not None:
-        return started + timedelta(seconds=duration)
-    return started if status == "ingested" else None
+        return ended or started + timedelta(seconds=duration)
+    if status == "ingested" or (ended is not None and ended > started):
+        return ended or started
+    return None
 
 
 def _child_speech(

@@ -14,7 +14,13 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
-from compliance.consistency import GROUPINGS, ConsistencyView, GroupStats
+from compliance.consistency import (
+    ACTIVATION_FLAG,
+    CHILD_VOICE_FLAG,
+    GROUPINGS,
+    ConsistencyView,
+    GroupStats,
+)
 from compliance.render import (
     describe_finding,
     describe_reason,
@@ -31,6 +37,10 @@ CHART_GROUPINGS = (("team", "By team"), ("month", "By month"))
 BAR_WIDTH = 300
 ROW_HEIGHT = 34
 LABEL_WIDTH = 150
+FLAG_WORDS = {
+    ACTIVATION_FLAG: "activation well below force",
+    CHILD_VOICE_FLAG: "child voice well below force",
+}
 
 
 def esc(value: Any) -> str:
@@ -113,10 +123,12 @@ def _axis(height: int) -> str:
 
 def _bars(group: GroupStats, index: int) -> str:
     top = index * ROW_HEIGHT + 4
-    label = group.label if len(group.label) <= 22 else group.label[:21] + "…"
+    label = group.label if len(group.label) <= 20 else group.label[:19] + "…"
+    colour = "#b42318" if group.flags else "#1d2330"
+    mark = "⚑ " if group.flags else ""
     parts = [
         f'<text x="{LABEL_WIDTH - 8}" y="{top + 17}" font-size="12" text-anchor="end" '
-        f'fill="#1d2330">{esc(label)}<title>{esc(group.label)}: '
+        f'fill="{colour}">{esc(mark + label)}<title>{esc(group.label)}: '
         f"{group.applicable_attendances} applicable attendances</title></text>"
     ]
     for offset, rate, colour in ((0, group.activation_rate, "#1f4e99"),
@@ -151,7 +163,10 @@ def _incident_table(verdicts: list[IncidentVerdict]) -> str:
         for name in ("Incident", "Reported", "Verdict", "Reasons", "Officer findings", "Clips")
     )
     rows = "".join(_incident_row(v) for v in verdicts)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+    return (
+        f"<div class='scroll'><table class='incidents'><thead><tr>{head}</tr></thead>"
+        f"<tbody>{rows}</tbody></table></div>"
+    )
 
 
 def _incident_row(v: IncidentVerdict) -> str:
@@ -198,7 +213,7 @@ def _clip_list(v: IncidentVerdict) -> str:
 
 def _group_table(view: ConsistencyView) -> str:
     head = ["By " + view.by, "Incidents", "Attendances", "Activation", "Child voice"]
-    head += ["Median start", *FINDINGS, "Flag"]
+    head += ["Median start", *(code.replace("_", " ").lower() for code in FINDINGS), "Flag"]
     cells = "".join(
         f"<th class='num'>{esc(name)}</th>" if i else f"<th>{esc(name)}</th>"
         for i, name in enumerate(head)
@@ -206,8 +221,8 @@ def _group_table(view: ConsistencyView) -> str:
     rows = "".join(_group_row(g, force=True) for g in [view.force])
     rows += "".join(_group_row(g) for g in view.groups)
     return (
-        f"<h3>By {esc(view.by)}</h3><table><thead><tr>{cells}</tr></thead>"
-        f"<tbody>{rows}</tbody></table>"
+        f"<h3>By {esc(view.by)}</h3><div class='scroll'><table><thead><tr>{cells}</tr></thead>"
+        f"<tbody>{rows}</tbody></table></div>"
     )
 
 
@@ -215,7 +230,7 @@ def _group_row(g: GroupStats, force: bool = False) -> str:
     values = [g.incidents, g.applicable_attendances, percent(g.activation_rate)]
     values += [percent(g.child_voice_rate), seconds(g.median_start_delay_s)]
     values += [g.findings[code] for code in FINDINGS]
-    flag = " ".join(g.flags)
+    flag = "; ".join(FLAG_WORDS.get(code, code) for code in g.flags)
     label = f"<strong>{esc(g.label)}</strong>" if force else esc(g.label)
     numbers = "".join(f"<td class='num'>{esc(v)}</td>" for v in values)
     css = " class='flagged'" if g.flags else ""
@@ -231,8 +246,8 @@ def _unassigned(report: Report) -> str:
         for c in report.unassigned
     )
     return (
-        "<table><thead><tr><th class='num'>Clip</th><th>File</th><th>Camera</th>"
-        f"<th>Started</th></tr></thead><tbody>{rows}</tbody></table>"
+        "<div class='scroll'><table><thead><tr><th class='num'>Clip</th><th>File</th>"
+        f"<th>Camera</th><th>Started</th></tr></thead><tbody>{rows}</tbody></table></div>"
     )
 
 

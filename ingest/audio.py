@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -55,7 +56,7 @@ def decode_blocks(path: Path, block_s: float = BLOCK_S) -> Iterator[AudioBlock]:
         yield AudioBlock(offset / SAMPLE_RATE, np.concatenate(pending))
 
 
-def _resampled(container) -> Iterator[np.ndarray]:  # type: ignore[no-untyped-def]
+def _resampled(container: Any) -> Iterator[np.ndarray]:
     import av
 
     stream = container.streams.audio[0]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -122,12 +122,12 @@ def log_mel(model: WhisperModel, windows: list[Window]) -> np.ndarray:
     return np.stack([pad_or_trim(f) for f in features]).astype(np.float32)
 
 
-def encode(model: WhisperModel, features: np.ndarray):  # -> ctranslate2.StorageView
+def encode(model: WhisperModel, features: np.ndarray) -> Any:  # a ctranslate2.StorageView
     """Runs the encoder once over a batch of windows; the result feeds the decoder too."""
     return model.encode(features)
 
 
-def encoder_frames(encoder_output) -> np.ndarray:  # type: ignore[no-untyped-def]
+def encoder_frames(encoder_output: Any) -> np.ndarray:
     """Encoder states as a float32 array [batch, 1500, d_model] on the CPU."""
     return np.asarray(encoder_output, dtype=np.float32)
 

@@ -43,7 +43,7 @@ def frame_facts(path: Path, interval_s: float = 2.0) -> FrameFacts:
         raise MediaError(f"video could not be decoded: {exc}") from exc
 
 
-def _sampled_frames(container: Any, interval_s: float) -> Iterator[np.ndarray]:
+def _sampled_frames(container: Any, interval_s: float) -> Iterator[Any]:
     stream = container.streams.video[0]
     duration = float(stream.duration * stream.time_base) if stream.duration else None
     count = 0
@@ -56,16 +56,29 @@ def _sampled_frames(container: Any, interval_s: float) -> Iterator[np.ndarray]:
         yield from _decode(container, stream, interval_s, key_only=False)
 
 
-def _decode(container: Any, stream: Any, interval_s: float, key_only: bool) -> Iterator[np.ndarray]:
+def _decode(container: Any, stream: Any, interval_s: float, key_only: bool) -> Iterator[Any]:
     stream.codec_context.skip_frame = "NONKEY" if key_only else "DEFAULT"
-    stream.thread_type = "AUTO"
     next_time = -1.0
     for frame in container.decode(stream):
         if frame.time is None or frame.time < next_time:
             continue
         next_time = frame.time + interval_s * 0.9
-        height = max(2, round(frame.height * ANALYSIS_WIDTH / max(frame.width, 1) / 2) * 2)
-        yield frame.to_ndarray(width=ANALYSIS_WIDTH, height=height, format="bgr24")
+        yield frame
+
+
+def luma(frame: Any) -> np.ndarray:
+    """The frame's brightness plane at about ANALYSIS_WIDTH, read without colour conversion."""
+    import cv2
+
+    if frame.format.name not in _PLANAR_YUV:
+        frame = frame.reformat(format="yuv420p")
+    plane = frame.planes[0]
+    rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
+    height = max(2, round(plane.height * ANALYSIS_WIDTH / max(plane.width, 1)))
+    return cv2.resize(rows, (ANALYSIS_WIDTH, height), interpolation=cv2.INTER_AREA)
+
+
+_PLANAR_YUV = {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12", "gray"}
 
 
 @dataclass
@@ -76,32 +89,39 @@ class _Tally:
     covered: int = 0
     sharpness: list[float] = field(default_factory=list)
     best_texture: float = -1.0
-    best_frame: np.ndarray | None = None
+    best_frame: Any = None
 
-    def add(self, frame: np.ndarray) -> None:
+    def add(self, frame: Any) -> None:
         import cv2
 
-        gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+        gray = luma(frame)
         mean, texture = float(gray.mean()), float(gray.std())
         self.sampled += 1
         self.covered += int(mean < DARK_MEAN or texture < UNIFORM_STD)
-        self.sharpness.append(float(cv2.Laplacian(gray, cv2.CV_64F).var()))
+        self.sharpness.append(float(cv2.Laplacian(gray, cv2.CV_32F).var()))
         if texture > self.best_texture:
             self.best_texture, self.best_frame = texture, frame
 
 
-def _measure(frames: Iterator[np.ndarray]) -> FrameFacts:
-    import cv2
-
+def _measure(frames: Iterator[Any]) -> FrameFacts:
     tally = _Tally()
     for frame in frames:
         tally.add(frame)
     if tally.best_frame is None:
         return FrameFacts(0, None, None, None)
-    ok, jpeg = cv2.imencode(".jpg", tally.best_frame, [cv2.IMWRITE_JPEG_QUALITY, 80])
     return FrameFacts(
         frames_sampled=tally.sampled,
         dark_frame_share=round(tally.covered / tally.sampled, 4),
         blur_score=round(float(np.median(tally.sharpness)), 2),
-        thumbnail_jpeg=jpeg.tobytes() if ok else None,
+        thumbnail_jpeg=thumbnail(tally.best_frame),
     )
+
+
+def thumbnail(frame: Any) -> bytes | None:
+    """The most textured sampled frame as a JPEG about ANALYSIS_WIDTH wide."""
+    import cv2
+
+    height = max(2, round(frame.height * ANALYSIS_WIDTH / max(frame.width, 1) / 2) * 2)
+    image = frame.to_ndarray(width=ANALYSIS_WIDTH, height=height, format="bgr24")
+    ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 80])
+    return jpeg.tobytes() if ok else None

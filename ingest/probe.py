@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bwv.errors import BwvError
 
@@ -43,7 +44,7 @@ def probe(path: Path) -> MediaInfo:
         raise MediaError(f"not readable as media: {_ffmpeg_reason(exc)}") from exc
 
 
-def _info(container) -> MediaInfo:  # type: ignore[no-untyped-def]
+def _info(container: Any) -> MediaInfo:
     video = container.streams.video[0] if container.streams.video else None
     audio = container.streams.audio[0] if container.streams.audio else None
     if video is None and audio is None:
@@ -66,7 +67,7 @@ def _info(container) -> MediaInfo:  # type: ignore[no-untyped-def]
     )
 
 
-def _duration(container, stream) -> float | None:  # type: ignore[no-untyped-def]
+def _duration(container: Any, stream: Any) -> float | None:
     if container.duration:
         return container.duration / 1_000_000
     if stream.duration and stream.time_base:

@@ -108,10 +108,10 @@ def from_tags(tags: dict[str, str], config: IngestConfig) -> dict[str, str]:
 
 
 def from_file_name(path: Path, config: IngestConfig) -> dict[str, str]:
-    """The first configured pattern that matches `parent/name`, named groups mapped to fields."""
+    """The first configured pattern that matches the name (or `folder/name`), as fields."""
     tail = f"{path.parent.name}/{path.name}"
     for pattern in config.filename_patterns:
-        match = pattern.search(tail)
+        match = pattern.search(path.name) or pattern.search(tail)
         if match:
             return _groups_to_fields(match)
     return {}

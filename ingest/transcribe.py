@@ -20,7 +20,7 @@ from ingest.encoder import FRAME_S, Piece, Window
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
 
-BATCH_SIZE = 8
+BATCH_SIZE = 4  # larger batches barely speed up a CPU but multiply attention memory
 NO_SPEECH_THRESHOLD = 0.6
 LOW_LOGPROB = -1.0
 MAX_COMPRESSION = 2.4

@@ -177,8 +177,8 @@ def write_wav(x: np.ndarray, path: Path) -> Path:
 def video_input(seconds: float, look: str) -> list[str]:
     """ffmpeg lavfi input args: moving test pattern, or a covered lens."""
     if look == "covered":
-        src = (f"color=c=black:s={SIZE}:r={FPS}:d={seconds},"
-               "noise=alls=6:allf=t:all_seed=1234")
+        src = (f"color=c=black:s={SIZE}:r={FPS}:d={seconds},format=yuv420p,"
+               "noise=alls=10:allf=t:all_seed=1234")
     else:
         src = f"testsrc2=s={SIZE}:r={FPS}:d={seconds},hue=h={look}"
     return ["-f", "lavfi", "-i", src]
@@ -204,6 +204,7 @@ def encode(dest: Path, seconds: float, look: str, audio: list[str] | None,
 
 def speech_clip(dest: Path, lines, seconds: float, seed: int, look: str,
                 tmp: Path, extra: list[str] = ()) -> list:
+    """Write a dialogue clip; return its (start, end, voice, text) timeline."""
     audio, timeline = mix_dialogue(lines, seconds, seed, tmp)
     wav = write_wav(audio, tmp / "mix.wav")
     encode(dest, seconds, look, ["-i", str(wav)], extra)
@@ -212,6 +213,7 @@ def speech_clip(dest: Path, lines, seconds: float, seed: int, look: str,
 
 # --- the eight samples ------------------------------------------------------
 def build_all(tmp: Path) -> dict[str, list]:
+    """Write every sample (see README.md); return speech timelines by name."""
     timelines = {}
     tag = lambda k, v: ["-metadata", f"{k}={v}"]  # noqa: E731
 
@@ -227,8 +229,9 @@ def build_all(tmp: Path) -> dict[str, list]:
          *tag("device_serial", "X60390008"),
          *tag("creation_time", "2024-01-16T09:30:00Z")])
 
-    # video only, no audio stream at all
-    encode(OUT / "X60390009_20240220_101500.mkv", 15, "120", None)
+    # video only, no audio stream at all (bitexact: fixed Matroska UIDs)
+    encode(OUT / "X60390009_20240220_101500.mkv", 15, "120", None,
+           ["-fflags", "+bitexact"])
 
     # muted camera: audio stream of all-zero samples
     encode(OUT / "X60390010_20240305_183000.mov", 15, "180",
@@ -246,7 +249,8 @@ def build_all(tmp: Path) -> dict[str, list]:
     timelines[name] = speech_clip(
         OUT / name, CLIP7_LINES, 20, 7, "240", tmp,
         ["-map_metadata", "-1", "-fflags", "+bitexact",
-         "-flags:v", "+bitexact", "-flags:a", "+bitexact"])
+         "-flags:v", "+bitexact", "-flags:a", "+bitexact",
+         "-metadata:s:v", "encoder="])
     (OUT / "VID_0042.json").write_text(json.dumps(SIDECAR_7, indent=2) + "\n")
 
     timelines[AXIS_8] = speech_clip(

@@ -175,7 +175,9 @@ def test_a_clock_step_back_is_a_warning_not_a_break(db: Path) -> None:
     rehash(db, 5)
     code, output = run(db, "audit", "verify")
     assert code == 0
-    assert output.startswith("warning: event 3 is dated before event 2 (clock change or reordering)")
+    assert output.startswith(
+        "warning: event 3 is dated before event 2 (clock change or reordering)"
+    )
 
 
 def test_verify_json_reports_the_problem(db: Path) -> None:

@@ -30,13 +30,28 @@ def add_incident(db: Path, clip_ids: list[int], ref: str = "INC-1") -> None:
     engine = get_engine(f"sqlite:///{db}")
     moment = datetime(2024, 1, 16, 7, 0, tzinfo=UTC)
     with session_scope(engine) as session:
-        session.add(Incident(incident_ref=ref, type="domestic", reported_at=moment,
-                             child_contact=True, notes="<script>alert(1)</script>"))  # fmt: skip
+        session.add(
+            Incident(
+                incident_ref=ref,
+                type="domestic",
+                reported_at=moment,
+                child_contact=True,
+                notes="<script>alert(1)</script>",
+            )
+        )
         session.flush()
-        session.add(Attendance(incident_ref=ref, officer_id="O101", arrived_at=moment,
-                               left_at=moment.replace(hour=9)))  # fmt: skip
+        session.add(
+            Attendance(
+                incident_ref=ref,
+                officer_id="O101",
+                arrived_at=moment,
+                left_at=moment.replace(hour=9),
+            )
+        )
         session.add_all(
-            ClipLink(clip_id=c, incident_ref=ref, officer_id="O101", overlap_s=60.0, source="manual")
+            ClipLink(
+                clip_id=c, incident_ref=ref, officer_id="O101", overlap_s=60.0, source="manual"
+            )
             for c in clip_ids
         )
 
@@ -56,8 +71,13 @@ def files_under(folder: Path) -> list[str]:
 
 
 def sha256sum_check(folder: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["sha256sum", "-c", "--strict", "MANIFEST.sha256"], cwd=folder,
-                          capture_output=True, text=True, check=False)  # fmt: skip
+    return subprocess.run(
+        ["sha256sum", "-c", "--strict", "MANIFEST.sha256"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def clip_hashes(db: Path) -> dict[int, str]:
@@ -78,8 +98,11 @@ def test_export_writes_a_verifiable_disclosure(db: Path, tmp_path: Path) -> None
     listed = [line.split("  ", 1)[1] for line in manifest.decode().splitlines()]
     assert files_under(out) == sorted([*listed, "MANIFEST.sha256"])
     assert [name for name in listed if "/" not in name] == [
-        "README.txt", "audit.json", "export.json", "findings.json"
-    ]  # fmt: skip
+        "README.txt",
+        "audit.json",
+        "export.json",
+        "findings.json",
+    ]
     check = sha256sum_check(out)
     assert check.returncode == 0, check.stdout + check.stderr
     assert check.stdout.count(": OK") == 14
@@ -101,8 +124,8 @@ def test_transcripts_and_findings_are_exported(db: Path, tmp_path: Path) -> None
     out = tmp_path / "disclosure"
     run(db, "export", "INC-1", "--to", str(out))
     transcripts = files_under(out / "transcripts")
-    assert transcripts == [f"{c}_{n}.{f}" for c, n in ((1, "VID_0042"), (2, "X60390007_20240116_072330"))
-                           for f in ("json", "txt", "vtt")]  # fmt: skip
+    stems = ("1_VID_0042", "2_X60390007_20240116_072330")
+    assert transcripts == [f"{stem}.{fmt}" for stem in stems for fmt in ("json", "txt", "vtt")]
     assert (out / "transcripts" / "1_VID_0042.vtt").read_text().startswith("WEBVTT\n")
     findings = json.loads((out / "findings.json").read_text())
     assert findings["incident"]["notes"] == "<script>alert(1)</script>"
@@ -136,8 +159,11 @@ def test_export_is_audited_and_recorded_as_derivatives(db: Path, tmp_path: Path)
             "SELECT clip_id, kind, sha256, path FROM derivative WHERE kind LIKE 'export_%'"
         ).fetchall()
     assert (actor, action, objects, outcome) == (
-        "discloser", "export", "incident:INC-1,clip:1,clip:2", "ok"
-    )  # fmt: skip
+        "discloser",
+        "export",
+        "incident:INC-1,clip:1,clip:2",
+        "ok",
+    )
     assert json.loads(details)["manifest_sha256"] == manifest_sha
     assert len(kinds) == 10  # 2 originals, 2 thumbnails, 6 transcripts
     for _clip, _kind, digest, path in kinds:
@@ -184,7 +210,9 @@ def small(tmp_path: Path) -> dict[str, Path]:
     media.mkdir()
     shutil.copy(ROOT / "sample_media" / "X60390008_20240116_093000.mp4", media)
     db, store = tmp_path / "small.db", tmp_path / "store"
-    code, output = run(db, "ingest", "--no-transcribe", "--workers", "1", "--store", str(store), str(media))
+    code, output = run(
+        db, "ingest", "--no-transcribe", "--workers", "1", "--store", str(store), str(media)
+    )
     assert code == 0, output
     add_incident(db, [1], ref="INC-2")
     return {"db": db, "original": media / "X60390008_20240116_093000.mp4", "store": store}

@@ -98,8 +98,12 @@ def test_odd_extensions_do_not_reach_the_store_name(tmp_path: Path) -> None:
 def test_temp_files_of_dead_writers_are_swept_live_ones_kept(tmp_path: Path) -> None:
     folder = tmp_path / "ab" / "cd"
     folder.mkdir(parents=True)
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)  # fmt: skip
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         stale = folder / f".{'ab' * 32}.mp4.{dead.stdout.strip()}.00ff00ff.tmp"

@@ -31,7 +31,9 @@ def catalogue(tmp_path: Path) -> dict[str, Path]:
     for name in SAMPLES:
         shutil.copy(ROOT / "sample_media" / name, media / name)
     db, store = tmp_path / "bwv.db", tmp_path / "store"
-    code, output = run(db, "ingest", "--no-transcribe", "--workers", "1", "--store", str(store), str(media))
+    code, output = run(
+        db, "ingest", "--no-transcribe", "--workers", "1", "--store", str(store), str(media)
+    )
     assert code == 0, output
     return {"db": db, "media": media, "store": store}
 

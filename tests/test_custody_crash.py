@@ -1,0 +1,112 @@
+"""Crash safety: `bwv ingest` killed with SIGKILL at random points, then run to completion.
+
+A power cut or an OOM kill can stop ingest anywhere: inside a transaction, between the
+store copy and the catalogue commit, mid-way through writing a store file. After any
+number of such kills a plain re-run must leave every clip exactly once, no orphan rows,
+the originals unchanged, the store without temporary files and the audit chain intact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+
+from bwv.cli import main
+from ingest.store import temp_files
+
+ROOT = Path(__file__).resolve().parents[1]
+MEDIA = {".mp4", ".mov", ".mkv"}
+CHILD_TABLES = ("clipfield", "speechregion", "transcriptsegment", "derivative", "cliplink")
+KILLS = 5
+BWV = [sys.executable, "-c", "from bwv.cli import main; main()"]
+
+
+def media_copy(target: Path) -> dict[Path, str]:
+    """The sample recordings (and sidecars) copied, with each copy's SHA-256."""
+    shutil.copytree(ROOT / "sample_media", target, ignore=shutil.ignore_patterns("*.py", "*.csv"))
+    files = [p for p in target.rglob("*") if p.suffix.lower() in MEDIA]
+    return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+
+
+def ingest_command(db: Path, media: Path, store: Path) -> list[str]:
+    options = ["--no-transcribe", "--workers", "2", "--store", str(store)]
+    return [*BWV, "--db", str(db), "ingest", *options, str(media)]
+
+
+def kill_at_random(command: list[str], delay_s: float) -> int | None:
+    """Starts ingest in its own process group and SIGKILLs the whole group after `delay_s`."""
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        process.wait(timeout=delay_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        return None
+    return process.returncode
+
+
+def query(db: Path, sql: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(db) as connection:
+        return connection.execute(sql).fetchall()
+
+
+def test_sigkill_at_random_points_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+    hashes = media_copy(tmp_path / "media")
+    db, store = tmp_path / "bwv.db", tmp_path / "store"
+    command = ingest_command(db, tmp_path / "media", store)
+    rng = random.Random(20240116)
+    killed = 0
+    for _ in range(KILLS):
+        killed += kill_at_random(command, rng.uniform(0.3, 6.0)) is None
+    final = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert final.returncode in (0, 1), final.stderr
+    assert "Traceback" not in final.stderr
+    assert killed >= 3, "the kills should land while ingest is running"
+
+    rows = query(db, "SELECT sha256, status FROM clip")
+    assert sorted(sha for sha, _ in rows) == sorted(set(hashes.values()))
+    for table in CHILD_TABLES:
+        orphans = f"SELECT COUNT(*) FROM {table} WHERE clip_id NOT IN (SELECT id FROM clip)"
+        assert query(db, orphans) == [(0,)], table
+    assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in hashes} == hashes
+    ingest_events = query(db, "SELECT object_ids FROM auditevent WHERE action = 'ingest'")
+    assert sorted(o for (o,) in ingest_events) == sorted(
+        f"clip:{i}" for (i,) in query(db, "SELECT id FROM clip")
+    )
+    stored = query(
+        db,
+        "SELECT c.sha256, d.path FROM derivative d JOIN clip c ON c.id = d.clip_id "
+        "WHERE d.kind = 'store_copy'",
+    )
+    ingested = {sha for sha, status in rows if status == "ingested"}
+    assert {sha for sha, _ in stored} == ingested
+    assert all(hashlib.sha256(Path(p).read_bytes()).hexdigest() == sha for sha, p in stored)
+    assert temp_files(store) == []
+    result = CliRunner().invoke(main, ["--db", str(db), "audit", "verify"])
+    assert result.exit_code == 0, result.output
+
+
+def test_a_second_run_after_completion_changes_nothing(tmp_path: Path) -> None:
+    media_copy(tmp_path / "media")
+    db, store = tmp_path / "bwv.db", tmp_path / "store"
+    command = ingest_command(db, tmp_path / "media", store)
+    subprocess.run(command, capture_output=True, timeout=300, check=False)
+    before = query(db, "SELECT id, sha256, status FROM clip ORDER BY id")
+    started = time.monotonic()
+    again = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert query(db, "SELECT id, sha256, status FROM clip ORDER BY id") == before
+    assert time.monotonic() - started < 60
