@@ -30,12 +30,22 @@ from typing import Any
 from sqlalchemy import Engine, insert, select, text
 
 from bwv.db import database_url, get_engine, session_scope
-from bwv.models import Assignment, Attendance, Clip, Incident, Officer, TranscriptSegment
+from bwv.models import (
+    Assignment,
+    Attendance,
+    Clip,
+    ClipLink,
+    Incident,
+    Officer,
+    TranscriptSegment,
+)
 from compliance.facts import Period
 from compliance.linking import recompute_links
 from compliance.output import render_report
 from compliance.report import build_report
 
+CLIP_TABLE = Clip.__table__  # type: ignore[attr-defined]
+LINK_TABLE = ClipLink.__table__  # type: ignore[attr-defined]
 YEAR_START = datetime(2024, 1, 1, tzinfo=UTC)
 YEAR_SECONDS = 365 * 24 * 3600
 TEAMS = 40
@@ -276,19 +286,18 @@ def naive_linking(engine: Engine, sizes: Sizes, sample: int) -> float:
 
 def naive_reporting(engine: Engine, sizes: Sizes, sample: int) -> float:
     """Attendance, then links with clips, queried per incident, extrapolated."""
-    from bwv.models import ClipLink
-
     i, t = Incident.__table__.c, Attendance.__table__.c  # type: ignore[attr-defined]
-    k, c = ClipLink.__table__.c, Clip.__table__.c  # type: ignore[attr-defined]
+    k, c = LINK_TABLE.c, CLIP_TABLE.c
     with engine.connect() as connection:
         refs = connection.execute(select(i.incident_ref).limit(sample)).scalars().all()
         began = time.perf_counter()
         for ref in refs:
-            connection.execute(select(t.officer_id, t.arrived_at).where(t.incident_ref == ref)).all()
+            attendance = select(t.officer_id, t.arrived_at).where(t.incident_ref == ref)
+            connection.execute(attendance).all()
             connection.execute(
                 select(c.id, c.status, c.audio_state, c.speech_seconds)
-                .select_from(ClipLink.__table__)
-                .join(Clip.__table__, k.clip_id == c.id)
+                .select_from(LINK_TABLE)
+                .join(CLIP_TABLE, k.clip_id == c.id)
                 .where(k.incident_ref == ref)
             ).all()
         elapsed = time.perf_counter() - began

@@ -90,11 +90,11 @@ def _decision_command(action: str) -> click.Command:
 def incident_command(app: AppContext, ref: str, as_json: bool, policy_path: Path | None) -> None:
     """Show an incident: attendance, linked clips, verdict and officer findings."""
     from compliance.render import render_incident
-    from compliance.report import incident_detail, incident_json
+    from compliance.report import incident_detail, incident_detail_json
 
     detail = incident_detail(ref, engine=app.engine, actor=app.actor, policy_path=policy_path)
     if as_json:
-        emit_json(incident_json(detail.verdict, detail.officers))
+        emit_json(incident_detail_json(detail))
     else:
         click.echo(render_incident(detail), nl=False)
 
@@ -165,7 +165,7 @@ def demo_command(app: AppContext, out: Path | None, workers: int | None) -> None
 def _print_demo(result: Any, summary: str) -> None:
     click.echo(f"Catalogue: {result.database}")
     click.echo(
-        f"Ingested {result.ingested} clips ({result.failed} unreadable, "
+        f"Catalogued {result.ingested + result.failed} clips ({result.failed} unreadable, "
         f"{result.skipped} already catalogued); imported "
         + ", ".join(f"{r.rows} {r.kind}" for r in result.imports)
         + "."

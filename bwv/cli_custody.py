@@ -21,7 +21,10 @@ from bwv.cli_common import AppContext, emit_json, json_option, pass_app, time_ra
 @json_option
 @pass_app
 def verify(app: AppContext, clips: tuple[str, ...], all_clips: bool, as_json: bool) -> None:
-    """Re-hash originals (and store copies); exit 1 if any is modified or missing."""
+    """Re-hash originals and store copies; exit 1 on any mismatch.
+
+    Reports ok, modified, missing or unreadable for each clip (id, SHA-256 or file name).
+    """
     from compliance.custody import verify_clips
 
     if clips and all_clips:
@@ -68,7 +71,11 @@ def audit() -> None:
 @json_option
 @pass_app
 def audit_verify(app: AppContext, anchor: str | None, as_json: bool) -> None:
-    """Walk the hash chain; name the first altered, deleted or reordered event."""
+    """Check the hash chain; exit 1 naming the first tampered event.
+
+    Altered, deleted, reordered or re-hashed events are found; a cut tail or a chain
+    rewritten from some point on only with --anchor (a hash noted earlier).
+    """
     from compliance.audit_log import verify_chain
 
     report = verify_chain(engine=app.engine, actor=app.actor, anchor=anchor)
@@ -123,7 +130,11 @@ def audit_log(app: AppContext, fmt: str, actor_filter: str | None, **options: An
 @json_option
 @pass_app
 def export(app: AppContext, incident: str, to: Path, derivatives_only: bool, as_json: bool) -> None:
-    """Write an incident's disclosure folder with a MANIFEST.sha256 (audited)."""
+    """Write an incident's disclosure folder (audited).
+
+    Originals (or only derivatives), transcripts, findings and the audit excerpt, with a
+    MANIFEST.sha256 that `sha256sum -c` checks. DIR must be new or empty.
+    """
     from compliance.custody import export_incident
 
     result = export_incident(

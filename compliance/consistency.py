@@ -12,11 +12,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, tzinfo
 from statistics import median
 
 from bwv.timeutil import local_zone
 from compliance.facts import OfficerFacts
 from compliance.policy import Policy
+from compliance.rawtime import as_utc
 from compliance.verdicts import FINDINGS, AttendanceOutcome, IncidentVerdict
 
 GROUPINGS = ("officer", "team", "station", "type", "month")
@@ -102,7 +104,9 @@ def _grouping(
         "team": officer_attr("team"),
         "station": officer_attr("station"),
         "type": lambda pair: pair[0].incident.type,
-        "month": lambda pair: pair[0].incident.reported_at.astimezone(zone).strftime("%Y-%m"),
+        "month": lambda pair: (
+            as_utc(pair[0].incident.reported_at).astimezone(zone).strftime("%Y-%m")
+        ),
     }
 
     def label(key: str) -> str:
@@ -111,6 +115,10 @@ def _grouping(
         return key
 
     return keys[by], label
+
+
+def _month(reported: datetime, zone: tzinfo) -> str:
+    return as_utc(reported).astimezone(zone).strftime("%Y-%m")
 
 
 def _stats(

@@ -28,6 +28,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from bwv.audit import record
+from bwv.cli_common import iso_utc
 from bwv.db import session_scope
 from bwv.errors import BwvError, NotFound
 from bwv.models import (
@@ -303,11 +304,7 @@ def compliance_verdict(incident_ref: str, *, engine: Engine, actor: str) -> dict
 
 
 def _plain(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: _iso(v) if isinstance(v, datetime) else v for k, v in values.items()}
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return {k: iso_utc(v) if isinstance(v, datetime) else v for k, v in values.items()}
 
 
 def _publish(
@@ -316,9 +313,12 @@ def _publish(
     staging = _staging_folder(to)
     try:
         files = _write_clip_files(staging, plan, engine=engine, actor=actor, only=derivatives_only)
+        verdict = compliance_verdict(str(plan.incident["incident_ref"]), engine=engine, actor=actor)
+        # Walked after the reads above were audited, so the excerpt ends at the chain head.
         chain = walk_chain(engine)
+        findings = {**plan.findings, "verdict": verdict}
         files += _write_case_files(
-            staging, plan, files, chain, actor=actor, engine=engine, only=derivatives_only
+            staging, plan, files, chain, findings, actor=actor, engine=engine, only=derivatives_only
         )
         manifest_sha256 = _write_manifest(staging, files)
         _rename_into_place(staging, to)
@@ -472,14 +472,14 @@ def _write_case_files(
     plan: ExportPlan,
     files: list[ExportedFile],
     chain: ChainReport,
+    findings: dict[str, Any],
     *,
     actor: str,
     engine: Engine,
     only: bool,
 ) -> list[ExportedFile]:
-    verdict = compliance_verdict(str(plan.incident["incident_ref"]), engine=engine, actor=actor)
     documents = {
-        "findings.json": {**plan.findings, "verdict": verdict},
+        "findings.json": findings,
         "audit.json": audit_excerpt(engine, plan, chain),
         "export.json": _export_info(plan, files, chain, actor=actor, only=only),
     }
@@ -529,7 +529,7 @@ def _export_info(
     return {
         "format": "bwv-disclosure/1",
         "incident_ref": plan.incident["incident_ref"],
-        "exported_at": _iso(datetime.now(UTC)),
+        "exported_at": iso_utc(datetime.now(UTC)),
         "exported_by": actor,
         "tool": f"bwv {_version()}",
         "derivatives_only": only,

@@ -9,7 +9,6 @@ report. The sample cases cover every verdict, reason and officer finding.
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from bwv.errors import BwvError
 from compliance.decisions import decide_link
 from compliance.facts import Period
 from compliance.importer import KINDS, ImportResult, import_file
+from compliance.output import contract_json
 from compliance.report import Report, build_report, report_json
 from compliance.report_html import render_html
 
@@ -122,5 +122,5 @@ def _write_reports(report: Report, folder: Path) -> tuple[Path, Path]:
     html_path = folder / "report.html"
     json_path = folder / "report.json"
     html_path.write_text(render_html(report), encoding="utf-8")
-    json_path.write_text(json.dumps(report_json(report), indent=2, ensure_ascii=False) + "\n")
+    json_path.write_text(contract_json(report_json(report)), encoding="utf-8")
     return html_path, json_path

@@ -1,9 +1,10 @@
 """Loading what the verdicts are judged on: incidents, attendance, linked clips, cameras.
 
 Reports cover up to hundreds of thousands of incidents, so everything is fetched with a
-handful of set-based queries (one per table, filtered by the reporting period through a
-join) and grouped in memory, never one query per incident. The result is plain frozen
-dataclasses, so the verdict rules stay pure functions that tests can feed directly.
+handful of set-based queries (one per table, narrowed to the period's incidents by a
+subquery) and grouped in memory, never one query per incident. The result is plain
+slotted dataclasses, so the verdict rules stay pure functions tests can feed directly.
+Every datetime here is naive UTC (see `rawtime`): fast to compare, subtract and format.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlmodel import Session
 
 from bwv.models import Attendance, Clip, ClipLink, Incident, Officer, TranscriptSegment
 from compliance.linking import AssignmentIndex, load_assignments
 from compliance.policy import Policy
+from compliance.rawtime import naive, raw
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,7 @@ class Period:
     until: datetime | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class IncidentFacts:
     incident_ref: str
     type: str
@@ -39,7 +41,7 @@ class IncidentFacts:
     notes: str
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class OfficerFacts:
     officer_id: str
     name: str
@@ -47,14 +49,14 @@ class OfficerFacts:
     station: str
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class AttendanceFacts:
     officer_id: str
     arrived_at: datetime
     left_at: datetime
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ClipFacts:
     clip_id: int
     file_name: str
@@ -72,7 +74,7 @@ class ClipFacts:
         return self.status == "ingested"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class LinkFacts:
     clip: ClipFacts
     officer_id: str | None
@@ -81,7 +83,7 @@ class LinkFacts:
     source: str
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class IncidentEvidence:
     incident: IncidentFacts
     attendance: list[AttendanceFacts] = field(default_factory=list)
@@ -99,12 +101,16 @@ def load_evidence(
     session: Session, *, policy: Policy, period: Period, refs: list[str] | None = None
 ) -> Evidence:
     """Every incident in `period` (or named in `refs`) with its attendance and links."""
-    chosen = _incident_filter(period, refs)
+    chosen = _chosen_refs(period, refs)
     by_ref = {facts.incident_ref: IncidentEvidence(facts) for facts in _incidents(session, chosen)}
     for ref, attendance in _attendance(session, chosen):
         by_ref[ref].attendance.append(attendance)
     for ref, link in _links(session, chosen, policy):
         by_ref[ref].links.append(link)
+    # Sorted here rather than in SQL: per-incident lists are short, a global sort is not.
+    for item in by_ref.values():
+        item.attendance.sort(key=lambda a: (a.arrived_at, a.officer_id))
+        item.links.sort(key=_link_order)
     return Evidence(
         incidents=list(by_ref.values()),
         officers=load_officers(session),
@@ -112,7 +118,12 @@ def load_evidence(
     )
 
 
-def _incident_filter(period: Period, refs: list[str] | None) -> ColumnElement[bool]:
+def _link_order(link: LinkFacts) -> tuple[datetime, int]:
+    return (link.clip.started_at or datetime.min, link.clip.clip_id)
+
+
+def _chosen_refs(period: Period, refs: list[str] | None) -> Any:
+    """A subquery of the chosen incidents' refs, or None when every incident is chosen."""
     c = Incident.__table__.c  # type: ignore[attr-defined]
     conditions: list[ColumnElement[bool]] = []
     if refs is not None:
@@ -121,61 +132,58 @@ def _incident_filter(period: Period, refs: list[str] | None) -> ColumnElement[bo
         conditions.append(c.reported_at >= period.since)
     if period.until is not None:
         conditions.append(c.reported_at < period.until)
-    return and_(True, *conditions)
+    return select(c.incident_ref).where(*conditions) if conditions else None
 
 
-def _incidents(session: Session, chosen: ColumnElement[bool]) -> list[IncidentFacts]:
+def _only(query: Any, column: Any, chosen: Any) -> Any:
+    return query if chosen is None else query.where(column.in_(chosen))
+
+
+def _incidents(session: Session, chosen: Any) -> list[IncidentFacts]:
     c = Incident.__table__.c  # type: ignore[attr-defined]
     query = select(
         c.incident_ref,
         c.type,
-        c.reported_at,
+        raw(c.reported_at),
         c.location,
         c.child_contact,
         c.child_ages,
         c.notes,
-    ).where(chosen)
+    )
+    rows = session.execute(_only(query, c.incident_ref, chosen)).all()
     return [
-        IncidentFacts(ref, kind, reported, location or "", bool(child), ages or "", notes or "")
-        for ref, kind, reported, location, child, ages, notes in session.execute(query)
+        IncidentFacts(
+            ref, kind, _naive(reported), location or "", bool(child), ages or "", notes or ""
+        )
+        for ref, kind, reported, location, child, ages, notes in rows
     ]
 
 
-def _attendance(session: Session, chosen: ColumnElement[bool]) -> list[tuple[str, AttendanceFacts]]:
+def _attendance(session: Session, chosen: Any) -> list[tuple[str, AttendanceFacts]]:
     a = Attendance.__table__.c  # type: ignore[attr-defined]
-    i = Incident.__table__.c  # type: ignore[attr-defined]
-    query = (
-        select(a.incident_ref, a.officer_id, a.arrived_at, a.left_at)
-        .join_from(Attendance.__table__, Incident.__table__, a.incident_ref == i.incident_ref)  # type: ignore[attr-defined]
-        .where(chosen)
-        .order_by(a.arrived_at, a.officer_id)
-    )
-    return [(ref, AttendanceFacts(*rest)) for ref, *rest in session.execute(query)]
+    query = select(a.incident_ref, a.officer_id, raw(a.arrived_at), raw(a.left_at))
+    rows = session.execute(_only(query, a.incident_ref, chosen)).all()
+    return [
+        (ref, AttendanceFacts(officer, _naive(arrived), _naive(left)))
+        for ref, officer, arrived, left in rows
+    ]
 
 
-def _links(
-    session: Session, chosen: ColumnElement[bool], policy: Policy
-) -> list[tuple[str, LinkFacts]]:
+def _links(session: Session, chosen: Any, policy: Policy) -> list[tuple[str, LinkFacts]]:
     child = _child_speech(session, chosen, policy)
     link, clip = ClipLink.__table__, Clip.__table__  # type: ignore[attr-defined]
-    incident = Incident.__table__  # type: ignore[attr-defined]
-    query = (
-        select(
-            link.c.incident_ref,
-            link.c.officer_id,
-            link.c.overlap_s,
-            link.c.ambiguous,
-            link.c.source,
-            *_clip_columns(clip),
-        )
-        .join_from(link, clip, link.c.clip_id == clip.c.id)
-        .join(incident, link.c.incident_ref == incident.c.incident_ref)
-        .where(chosen)
-        .order_by(clip.c.started_at, clip.c.id)
-    )
+    query = select(
+        link.c.incident_ref,
+        link.c.officer_id,
+        link.c.overlap_s,
+        link.c.ambiguous,
+        link.c.source,
+        *_clip_columns(clip),
+    ).join_from(link, clip, link.c.clip_id == clip.c.id)
+    rows = session.execute(_only(query, link.c.incident_ref, chosen)).all()
     return [
         (row[0], LinkFacts(_clip_facts(row[5:], child), row[1], row[2], bool(row[3]), row[4]))
-        for row in session.execute(query)
+        for row in rows
     ]
 
 
@@ -187,8 +195,8 @@ def _clip_columns(clip: Any) -> list[Any]:
         c.status,
         c.failure_reason,
         c.device_serial,
-        c.started_at,
-        c.ended_at,
+        raw(c.started_at),
+        raw(c.ended_at),
         c.duration_s,
         c.audio_state,
         c.speech_seconds,
@@ -196,7 +204,9 @@ def _clip_columns(clip: Any) -> list[Any]:
 
 
 def _clip_facts(row: Any, child: dict[int, float]) -> ClipFacts:
-    clip_id, name, status, failure, serial, started, ended, duration, audio, speech = row
+    clip_id, name, status, failure, serial, started_text, ended_text, duration, audio, speech = row
+    started = naive(started_text) if started_text else None
+    ended = naive(ended_text) if ended_text else None
     return ClipFacts(
         clip_id=clip_id,
         file_name=name,
@@ -206,8 +216,8 @@ def _clip_facts(row: Any, child: dict[int, float]) -> ClipFacts:
         started_at=started,
         ended_at=_end(started, ended, duration, status),
         audio_state=audio,
-        speech_seconds=float(speech or 0.0),
-        child_speech_seconds=round(child.get(clip_id, 0.0), 3),
+        speech_seconds=speech or 0.0,
+        child_speech_seconds=child.get(clip_id, 0.0),
     )
 
 
@@ -224,24 +234,27 @@ def _end(
     return None
 
 
-def _child_speech(
-    session: Session, chosen: ColumnElement[bool], policy: Policy
-) -> dict[int, float]:
-    """Seconds of transcript attributed to a child, per linked clip, at the policy threshold."""
+def _child_speech(session: Session, chosen: Any, policy: Policy) -> dict[int, float]:
+    """Seconds of transcript attributed to a child, per clip, at the policy threshold."""
     s = TranscriptSegment.__table__.c  # type: ignore[attr-defined]
-    link, incident = ClipLink.__table__, Incident.__table__  # type: ignore[attr-defined]
-    linked = (
-        select(link.c.clip_id)
-        .join(incident, link.c.incident_ref == incident.c.incident_ref)
-        .where(chosen)
-    )
+    link = ClipLink.__table__  # type: ignore[attr-defined]
+    linked = _only(select(link.c.clip_id), link.c.incident_ref, chosen)
     query = (
         select(s.clip_id, func.sum(s.end_s - s.start_s))
         .where(s.child_probability >= policy.child_probability_threshold)
         .where(s.clip_id.in_(linked))
         .group_by(s.clip_id)
     )
-    return {clip_id: float(total or 0.0) for clip_id, total in session.execute(query)}
+    return {clip_id: round(total or 0.0, 3) for clip_id, total in session.execute(query)}
+
+
+def _naive(value: Any) -> datetime:
+    """A required timestamp; SQLite's stored text takes the fast path."""
+    if type(value) is str:
+        return datetime.fromisoformat(value)
+    moment = naive(value)
+    assert moment is not None, "a required timestamp is missing"
+    return moment
 
 
 def load_officers(session: Session) -> dict[str, OfficerFacts]:

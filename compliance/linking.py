@@ -24,12 +24,14 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from sqlmodel import Session
 
 from bwv.models import Assignment, Attendance, Clip, ClipLink, LinkDecision
+from compliance.bulk import paused_gc
 from compliance.policy import Policy, load_policy
+from compliance.rawtime import epoch, raw
 
 LinkKey = tuple[int, str]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ClipSpan:
     clip_id: int
     device_serial: str | None
@@ -38,7 +40,7 @@ class ClipSpan:
     end: float
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class LinkRow:
     officer_id: str | None
     overlap_s: float
@@ -66,6 +68,11 @@ class LinkSummary:
 
 def recompute_links(session: Session, *, policy: Policy | None = None) -> LinkSummary:
     """Brings every clip's links up to date with attendance, assignments and decisions."""
+    with paused_gc():
+        return _recompute(session, policy)
+
+
+def _recompute(session: Session, policy: Policy | None) -> LinkSummary:
     began = time.perf_counter()
     policy = policy or load_policy()
     session.flush()
@@ -91,11 +98,11 @@ def recompute_links(session: Session, *, policy: Policy | None = None) -> LinkSu
     )
 
 
-def clip_end(started: datetime, ended: datetime | None, duration: float | None) -> float:
-    """A clip's end in epoch seconds; an unreadable clip of unknown length has none."""
+def clip_end(start: float, ended: float | None, duration: float | None) -> float:
+    """A clip's end in epoch seconds; an unreadable clip of unknown length ends as it starts."""
     if ended is not None:
-        return max(ended.timestamp(), started.timestamp())
-    return started.timestamp() + max(duration or 0.0, 0.0)
+        return max(ended, start)
+    return start + max(duration or 0.0, 0.0)
 
 
 def load_clip_spans(
@@ -103,7 +110,9 @@ def load_clip_spans(
 ) -> tuple[list[ClipSpan], int]:
     """Clips with a start time (optionally in [since, until)), and how many lack one."""
     c = Clip.__table__.c  # type: ignore[attr-defined]
-    query = select(c.id, c.device_serial, c.officer_id, c.started_at, c.ended_at, c.duration_s)
+    query = select(
+        c.id, c.device_serial, c.officer_id, raw(c.started_at), raw(c.ended_at), c.duration_s
+    )
     if since is not None:
         query = query.where(c.started_at >= since)
     if until is not None:
@@ -111,11 +120,12 @@ def load_clip_spans(
     spans: list[ClipSpan] = []
     untimed = 0
     for clip_id, serial, officer, started, ended, duration in session.execute(query):
-        if started is None:
+        start = epoch(started)
+        if start is None:
             untimed += 1
             continue
-        end = clip_end(started, ended, duration)
-        spans.append(ClipSpan(clip_id, serial, officer or None, started.timestamp(), end))
+        end = clip_end(start, epoch(ended), duration)
+        spans.append(ClipSpan(clip_id, serial, officer or None, start, end))
     return spans, untimed
 
 
@@ -147,13 +157,15 @@ class AssignmentIndex:
 
 def load_assignments(session: Session) -> AssignmentIndex:
     c = Assignment.__table__.c  # type: ignore[attr-defined]
-    query = select(c.device_serial, c.issued_at, c.returned_at, c.officer_id)
+    query = select(c.device_serial, raw(c.issued_at), raw(c.returned_at), c.officer_id)
     by_camera: dict[str, list[tuple[float, float, str]]] = defaultdict(list)
     by_officer: dict[str, list[tuple[float, float, str]]] = defaultdict(list)
-    for serial, issued, returned, officer in session.execute(query):
-        end = returned.timestamp() if returned is not None else float("inf")
-        by_camera[serial].append((issued.timestamp(), end, officer))
-        by_officer[officer].append((issued.timestamp(), end, serial))
+    for serial, issued_text, returned, officer in session.execute(query):
+        issued = epoch(issued_text) or 0.0
+        end = epoch(returned) if returned is not None else float("inf")
+        assert end is not None
+        by_camera[serial].append((issued, end, officer))
+        by_officer[officer].append((issued, end, serial))
     for entries in by_camera.values():
         entries.sort()
     starts = {serial: [entry[0] for entry in entries] for serial, entries in by_camera.items()}
@@ -179,12 +191,12 @@ class OfficerWindows:
 
 def _load_windows(session: Session, policy: Policy) -> dict[str, OfficerWindows]:
     c = Attendance.__table__.c  # type: ignore[attr-defined]
-    query = select(c.officer_id, c.arrived_at, c.left_at, c.incident_ref)
+    query = select(c.officer_id, raw(c.arrived_at), raw(c.left_at), c.incident_ref)
     pre, post = policy.link_window
     grouped: dict[str, list[tuple[float, float, float, str]]] = defaultdict(list)
     for officer, arrived, left, ref in session.execute(query):
-        arrival = arrived.timestamp()
-        grouped[officer].append((arrival - pre, left.timestamp() + post, arrival, ref))
+        arrival, departure = epoch(arrived) or 0.0, epoch(left) or 0.0
+        grouped[officer].append((arrival - pre, departure + post, arrival, ref))
     return {officer: _officer_windows(rows) for officer, rows in grouped.items()}
 
 

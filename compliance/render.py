@@ -16,21 +16,28 @@ from typing import Any
 
 from bwv.timeutil import local_zone
 from compliance.consistency import ConsistencyView, GroupStats
+from compliance.rawtime import as_utc, iso_z
 from compliance.report import IncidentDetail, Report, summary
 from compliance.verdicts import FINDINGS, Finding, IncidentVerdict, Reason
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def local_time(moment: datetime | None, seconds: bool = True) -> str:
+def _local(moment: datetime | str) -> datetime:
+    """A naive-UTC or aware datetime, or an ISO string from evidence, in local time."""
+    parsed = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+    return as_utc(parsed).astimezone(local_zone())
+
+
+def local_time(moment: datetime | str | None, seconds: bool = True) -> str:
     if moment is None:
         return "unknown"
     shape = "%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z"
-    return moment.astimezone(local_zone()).strftime(shape)
+    return _local(moment).strftime(shape)
 
 
-def _clock(moment: datetime | None) -> str:
-    return moment.astimezone(local_zone()).strftime("%H:%M:%S") if moment else "unknown"
+def _clock(moment: datetime | str | None) -> str:
+    return _local(moment).strftime("%H:%M:%S") if moment else "unknown"
 
 
 def _clips(ids: Iterable[int]) -> str:
@@ -121,8 +128,8 @@ def summary_line(report: Report) -> str:
         f"{figures['incidents']} incidents: {counts}. "
         f"Activation {percent(figures['activation_rate'])}, child voice captured "
         f"{percent(figures['child_voice_capture_rate'])} of "
-        f"{figures['applicable_attendances']} applicable attendances; "
-        f"{figures['unassigned_clips']} unassigned clips."
+        f"{figures['applicable_attendances']} applicable attendances. "
+        f"Unassigned clips: {figures['unassigned_clips']}."
     )
 
 
@@ -155,7 +162,7 @@ def _csv_row(v: IncidentVerdict) -> list[Any]:
     return [
         incident.incident_ref,
         incident.type,
-        incident.reported_at.isoformat().replace("+00:00", "Z"),
+        iso_z(incident.reported_at),
         incident.location,
         "yes" if incident.child_contact else "no",
         incident.child_ages,

@@ -15,18 +15,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, exists, or_, select
 from sqlmodel import Session
 
 from bwv import audit
-from bwv.cli_common import iso_utc
 from bwv.db import session_scope
 from bwv.errors import NotFound
-from bwv.models import Clip, Incident, utc_now
+from bwv.models import Assignment, Clip, Incident, utc_now
+from compliance.bulk import paused_gc
 from compliance.consistency import ConsistencyView, GroupStats, consistency, force_stats
-from compliance.facts import Evidence, OfficerFacts, Period, load_evidence
-from compliance.linking import load_assignments, load_clip_spans, recompute_links, resolve_officers
+from compliance.facts import Evidence, LinkFacts, OfficerFacts, Period, load_evidence
+from compliance.linking import recompute_links
 from compliance.policy import Policy, load_policy
+from compliance.rawtime import iso_z, naive, raw
 from compliance.verdicts import (
     FINDINGS,
     NON_COMPLIANT,
@@ -38,7 +39,6 @@ from compliance.verdicts import (
 )
 
 CONTRACT_VERSION = 1
-CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class UnassignedClip:
     clip_id: int
     file_name: str
     device_serial: str | None
-    started_at: datetime
+    started_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ def build_report(
 ) -> Report:
     """Judges every incident reported in `period`; a named policy relinks with its window."""
     policy = load_policy(policy_path)
-    with session_scope(engine) as session:
+    with paused_gc(), session_scope(engine) as session:
         if policy_path is not None:
             recompute_links(session, policy=policy)
         evidence = load_evidence(session, policy=policy, period=period)
@@ -92,18 +92,30 @@ def _assemble(session: Session, evidence: Evidence, policy: Policy, period: Peri
 
 
 def unassigned_clips(session: Session, period: Period) -> list[UnassignedClip]:
-    """Clips in the period whose officer is unknown: no sidecar officer, camera not assigned."""
-    spans, _untimed = load_clip_spans(session, since=period.since, until=period.until)
-    officers = resolve_officers(spans, load_assignments(session))
-    missing = sorted(clip_id for clip_id, officer in officers.items() if officer is None)
+    """Clips in the period whose officer is unknown: no sidecar officer, camera not assigned.
+
+    One set-based query: the per-clip assignment lookup runs inside the database on the
+    assignment's device index (timestamps are stored in one sortable text form).
+    """
     c = Clip.__table__.c  # type: ignore[attr-defined]
-    found: list[UnassignedClip] = []
-    for start in range(0, len(missing), CHUNK):
-        query = select(c.id, c.file_name, c.device_serial, c.started_at).where(
-            c.id.in_(missing[start : start + CHUNK])
-        )
-        found.extend(UnassignedClip(*row) for row in session.execute(query))
-    return sorted(found, key=lambda clip: (clip.started_at, clip.clip_id))
+    a = Assignment.__table__.c  # type: ignore[attr-defined]
+    assigned = exists().where(
+        a.device_serial == c.device_serial,
+        a.issued_at <= c.started_at,
+        or_(a.returned_at.is_(None), a.returned_at > c.started_at),
+    )
+    query = select(c.id, c.file_name, c.device_serial, raw(c.started_at)).where(
+        or_(c.officer_id.is_(None), c.officer_id == ""), c.started_at.is_not(None), ~assigned
+    )
+    if period.since is not None:
+        query = query.where(c.started_at >= period.since)
+    if period.until is not None:
+        query = query.where(c.started_at < period.until)
+    found = [
+        UnassignedClip(clip_id, name, serial, naive(started))
+        for clip_id, name, serial, started in session.execute(query.order_by(c.started_at, c.id))
+    ]
+    return found
 
 
 def _audit(report: Report, *, session: Session, actor: str) -> None:
@@ -112,8 +124,8 @@ def _audit(report: Report, *, session: Session, actor: str) -> None:
         actor=actor,
         action="report",
         details={
-            "since": iso_utc(report.period.since),
-            "until": iso_utc(report.period.until),
+            "since": iso_z(report.period.since),
+            "until": iso_z(report.period.until),
             "incidents": len(report.verdicts),
             "non_compliant": report.non_compliant,
             "policy": report.policy.source,
@@ -153,11 +165,19 @@ def incident_detail(
 def report_json(report: Report) -> dict[str, Any]:
     """The documented JSON contract (see REPORT_CONTRACT.md)."""
     return {
-        "generated_at": iso_utc(report.generated_at),
+        "generated_at": iso_z(report.generated_at),
         "policy": report.policy.as_dict(),
         "summary": summary(report),
-        "incidents": [incident_json(v, report.officers) for v in report.verdicts],
+        "officers": officers_json(report.officers),
+        "incidents": [incident_json(v) for v in report.verdicts],
         "unassigned_clips": [_unassigned_json(clip) for clip in report.unassigned],
+    }
+
+
+def officers_json(officers: dict[str, OfficerFacts]) -> dict[str, dict[str, str]]:
+    return {
+        officer_id: {"name": o.name, "team": o.team, "station": o.station}
+        for officer_id, o in sorted(officers.items())
     }
 
 
@@ -169,8 +189,8 @@ def summary(report: Report) -> dict[str, Any]:
     links = [link for v in report.verdicts for link in v.evidence.links]
     return {
         "contract_version": CONTRACT_VERSION,
-        "since": iso_utc(report.period.since),
-        "until": iso_utc(report.period.until),
+        "since": iso_z(report.period.since),
+        "until": iso_z(report.period.until),
         "incidents": len(report.verdicts),
         "applicable": sum(1 for v in report.verdicts if v.applicable),
         "verdicts": {name: verdicts.get(name, 0) for name in VERDICTS},
@@ -186,12 +206,12 @@ def summary(report: Report) -> dict[str, Any]:
     }
 
 
-def incident_json(verdict: IncidentVerdict, officers: dict[str, OfficerFacts]) -> dict[str, Any]:
+def incident_json(verdict: IncidentVerdict) -> dict[str, Any]:
     incident = verdict.incident
     return {
         "incident_ref": incident.incident_ref,
         "type": incident.type,
-        "reported_at": iso_utc(incident.reported_at),
+        "reported_at": iso_z(incident.reported_at),
         "location": incident.location,
         "child_contact": incident.child_contact,
         "child_ages": [int(age) for age in incident.child_ages.split(";") if age],
@@ -199,27 +219,39 @@ def incident_json(verdict: IncidentVerdict, officers: dict[str, OfficerFacts]) -
         "applicable": verdict.applicable,
         "applicability": verdict.applicability,
         "verdict": verdict.verdict,
-        "reasons": [{"code": r.code, **plain(r.evidence)} for r in verdict.reasons],
+        "reasons": [{"code": r.code, **r.evidence} for r in verdict.reasons],
         "officer_findings": [
-            {"officer_id": f.officer_id, "code": f.code, **plain(f.evidence)}
-            for f in verdict.findings
+            {"officer_id": f.officer_id, "code": f.code, **f.evidence} for f in verdict.findings
         ],
-        "attendance": _attendance_json(verdict, officers),
+        "attendance": _attendance_json(verdict),
         "clips": [_clip_json(link) for link in verdict.evidence.links],
     }
 
 
-def _attendance_json(
-    verdict: IncidentVerdict, officers: dict[str, OfficerFacts]
-) -> list[dict[str, Any]]:
+def incident_detail_json(detail: IncidentDetail) -> dict[str, Any]:
+    """One incident as in the report, with the attending officers' names and teams."""
+    attending = {a.officer_id for a in detail.verdict.evidence.attendance}
+    named = {key: value for key, value in detail.officers.items() if key in attending}
+    return {**incident_json(detail.verdict), "officers": officers_json(named)}
+
+
+_NO_OUTCOME = {
+    "cameras": None,
+    "clip_ids": None,
+    "recorded": None,
+    "child_voice_captured": None,
+    "start_delay_s": None,
+}
+
+
+def _attendance_json(verdict: IncidentVerdict) -> list[dict[str, Any]]:
+    """Not-applicable incidents are not judged, so their outcome fields are null."""
     outcomes = {o.officer_id: o for o in verdict.attendances}
     return [
         {
             "officer_id": att.officer_id,
-            "name": officers[att.officer_id].name if att.officer_id in officers else None,
-            "team": officers[att.officer_id].team if att.officer_id in officers else None,
-            "arrived_at": iso_utc(att.arrived_at),
-            "left_at": iso_utc(att.left_at),
+            "arrived_at": iso_z(att.arrived_at),
+            "left_at": iso_z(att.left_at),
             **_outcome_json(outcomes.get(att.officer_id)),
         }
         for att in verdict.evidence.attendance
@@ -228,7 +260,7 @@ def _attendance_json(
 
 def _outcome_json(outcome: AttendanceOutcome | None) -> dict[str, Any]:
     if outcome is None:
-        return {"recorded": None, "child_voice_captured": None, "start_delay_s": None}
+        return _NO_OUTCOME
     return {
         "cameras": outcome.cameras,
         "clip_ids": outcome.clip_ids,
@@ -238,21 +270,23 @@ def _outcome_json(outcome: AttendanceOutcome | None) -> dict[str, Any]:
     }
 
 
-def _clip_json(link: Any) -> dict[str, Any]:
+def _clip_json(link: LinkFacts) -> dict[str, Any]:
     clip = link.clip
     return {
         "clip_id": clip.clip_id,
         "file_name": clip.file_name,
         "officer_id": link.officer_id,
         "device_serial": clip.device_serial,
-        "started_at": iso_utc(clip.started_at),
-        "ended_at": iso_utc(clip.ended_at),
+        "started_at": iso_z(clip.started_at),
+        "ended_at": iso_z(clip.ended_at),
         "status": clip.status,
         "failure_reason": clip.failure_reason,
         "audio_state": clip.audio_state,
-        "speech_seconds": round(clip.speech_seconds, 1),
-        "child_speech_seconds": round(clip.child_speech_seconds, 1),
-        "link": {"source": link.source, "ambiguous": link.ambiguous, "overlap_s": link.overlap_s},
+        "speech_seconds": clip.speech_seconds,
+        "child_speech_seconds": clip.child_speech_seconds,
+        "link_source": link.source,
+        "ambiguous": link.ambiguous,
+        "overlap_s": link.overlap_s,
     }
 
 
@@ -261,7 +295,7 @@ def _unassigned_json(clip: UnassignedClip) -> dict[str, Any]:
         "clip_id": clip.clip_id,
         "file_name": clip.file_name,
         "device_serial": clip.device_serial,
-        "started_at": iso_utc(clip.started_at),
+        "started_at": iso_z(clip.started_at),
     }
 
 
@@ -269,7 +303,7 @@ def consistency_json(report: Report, by: str) -> dict[str, Any]:
     """The `--by` contract: the force-wide line and one line per group."""
     view = report.view(by)
     return {
-        "generated_at": iso_utc(report.generated_at),
+        "generated_at": iso_z(report.generated_at),
         "policy": report.policy.as_dict(),
         "summary": summary(report),
         "by": by,
@@ -294,14 +328,3 @@ def group_json(group: GroupStats) -> dict[str, Any]:
         "flagged": bool(group.flags),
         "flags": group.flags,
     }
-
-
-def plain(value: Any) -> Any:
-    """Evidence made JSON-ready: times as ISO 8601 UTC strings, containers copied."""
-    if isinstance(value, datetime):
-        return iso_utc(value)
-    if isinstance(value, dict):
-        return {key: plain(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(item) for item in value]
-    return value

@@ -4,7 +4,8 @@ This is the rule book the issue defines, as pure functions over loaded facts: wh
 the child's voice was expected (applicability), the first reason it was not captured
 (which sets the verdict), and per officer whether and when they recorded. Each reason
 and finding keeps its evidence (clip ids, officer, times, figures) so an inspector can
-check the conclusion without re-running anything.
+check the conclusion without re-running anything; evidence is JSON-ready as built
+(times as ISO 8601 UTC strings), because a report may carry hundreds of thousands.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from compliance.facts import (
 )
 from compliance.linking import AssignmentIndex
 from compliance.policy import Policy
+from compliance.rawtime import epoch, iso_z
 
 COMPLIANT = "compliant"
 NEEDS_REVIEW = "needs_review"
@@ -42,20 +44,20 @@ REASONS = tuple(REASON_VERDICT)
 FINDINGS = ("NOT_RECORDING", "LATE_START", "EARLY_STOP", "NO_CAMERA")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Reason:
     code: str
     evidence: dict[str, Any]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Finding:
     officer_id: str
     code: str
     evidence: dict[str, Any]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class AttendanceOutcome:
     """One officer at one applicable incident: the figures the consistency view counts."""
 
@@ -70,7 +72,7 @@ class AttendanceOutcome:
     findings: list[Finding] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class IncidentVerdict:
     evidence: IncidentEvidence
     applicable: bool
@@ -78,14 +80,14 @@ class IncidentVerdict:
     verdict: str
     reasons: list[Reason]
     attendances: list[AttendanceOutcome]
+    findings: list[Finding] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.findings = [f for outcome in self.attendances for f in outcome.findings]
 
     @property
     def incident(self) -> IncidentFacts:
         return self.evidence.incident
-
-    @property
-    def findings(self) -> list[Finding]:
-        return [finding for outcome in self.attendances for finding in outcome.findings]
 
 
 def judge_all(evidence: Evidence, policy: Policy) -> list[IncidentVerdict]:
@@ -95,7 +97,8 @@ def judge_all(evidence: Evidence, policy: Policy) -> list[IncidentVerdict]:
 
 
 def _worst_first(verdict: IncidentVerdict) -> tuple[int, datetime, str]:
-    return (SEVERITY[verdict.verdict], verdict.incident.reported_at, verdict.incident.incident_ref)
+    incident = verdict.incident
+    return (SEVERITY[verdict.verdict], incident.reported_at, incident.incident_ref)
 
 
 def judge(item: IncidentEvidence, policy: Policy, cameras: AssignmentIndex) -> IncidentVerdict:
@@ -154,8 +157,8 @@ def _ids(clips: list[ClipFacts]) -> list[int]:
 def _attended(attendance: AttendanceFacts) -> dict[str, Any]:
     return {
         "officer_id": attendance.officer_id,
-        "arrived_at": attendance.arrived_at,
-        "left_at": attendance.left_at,
+        "arrived_at": iso_z(attendance.arrived_at),
+        "left_at": iso_z(attendance.left_at),
     }
 
 
@@ -196,9 +199,9 @@ def _attendance(
     cameras: AssignmentIndex,
 ) -> AttendanceOutcome:
     own = [link.clip for link in links if link.officer_id == attendance.officer_id]
-    timed = sorted((c for c in own if c.started_at is not None), key=_start)
+    timed = [c for c in own if c.started_at is not None]  # links come sorted by start
     held = cameras.cameras_of(
-        attendance.officer_id, attendance.arrived_at.timestamp(), attendance.left_at.timestamp()
+        attendance.officer_id, epoch(attendance.arrived_at) or 0.0, epoch(attendance.left_at) or 0.0
     )
     child = sum(clip.child_speech_seconds for clip in own if clip.audio_state == "present")
     delay = _seconds(timed[0].started_at, attendance.arrived_at) if timed else None
@@ -215,11 +218,6 @@ def _attendance(
     )
 
 
-def _start(clip: ClipFacts) -> datetime:
-    assert clip.started_at is not None
-    return clip.started_at
-
-
 def _seconds(later: datetime | None, earlier: datetime) -> float:
     assert later is not None
     return round((later - earlier).total_seconds(), 1)
@@ -234,10 +232,10 @@ def officer_findings(
 ) -> list[Finding]:
     """NO_CAMERA or NOT_RECORDING when nothing was linked, else LATE_START / EARLY_STOP."""
     officer = attendance.officer_id
-    base = _attended(attendance)
     if not own:
         code = "NOT_RECORDING" if held else "NO_CAMERA"
-        return [Finding(officer, code, {**base, "cameras": held})]
+        times = {"arrived_at": iso_z(attendance.arrived_at), "left_at": iso_z(attendance.left_at)}
+        return [Finding(officer, code, {**times, "cameras": held})]
     found = (_late_start(attendance, timed, policy), _early_stop(attendance, own, policy))
     return [finding for finding in found if finding is not None]
 
@@ -253,8 +251,8 @@ def _late_start(
         return None
     evidence = {
         "clip_id": first.clip_id,
-        "arrived_at": attendance.arrived_at,
-        "first_clip_started_at": first.started_at,
+        "arrived_at": iso_z(attendance.arrived_at),
+        "first_clip_started_at": iso_z(first.started_at),
         "delay_s": delay,
         "start_grace_s": policy.start_grace_s,
     }
@@ -275,8 +273,8 @@ def _early_stop(
         return None
     evidence = {
         "clip_id": last.clip_id,
-        "left_at": attendance.left_at,
-        "last_clip_ended_at": last.ended_at,
+        "left_at": iso_z(attendance.left_at),
+        "last_clip_ended_at": iso_z(last.ended_at),
         "gap_s": gap,
         "stop_grace_s": policy.stop_grace_s,
     }

@@ -49,6 +49,9 @@ def _info(container: Any) -> MediaInfo:
     audio = container.streams.audio[0] if container.streams.audio else None
     if video is None and audio is None:
         raise MediaError("no video or audio stream")
+    for stream in (video, audio):
+        if stream is not None and stream.codec_context is None:
+            raise MediaError(f"{stream.type} stream is damaged or uses an unsupported codec")
     tags = {str(k): str(v) for k, v in container.metadata.items()}
     for stream in (video, audio):
         if stream is not None:

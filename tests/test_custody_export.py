@@ -138,7 +138,8 @@ def test_audit_excerpt_covers_the_clips_and_rechecks(db: Path, tmp_path: Path) -
     run(db, "export", "INC-1", "--to", str(out))
     excerpt = json.loads((out / "audit.json").read_text())
     assert excerpt["objects"] == ["clip:1", "clip:2", "incident:INC-1"]
-    assert {"ingest", "transcript"} <= {e["action"] for e in excerpt["events"]}
+    assert {"ingest", "transcript", "incident_view"} <= {e["action"] for e in excerpt["events"]}
+    assert excerpt["events"][-1]["id"] == excerpt["chain"]["head_id"]
     for event in excerpt["events"]:
         body = {k: v for k, v in event.items() if k != "hash"}
         text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

@@ -8,7 +8,7 @@ Create Date: 2026-11-26 08:50:49.065275
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 from alembic import op
 
 import bwv.models

@@ -1,0 +1,53 @@
+"""Timestamps in bulk: read without the ORM's per-value conversion, kept as naive UTC.
+
+Linking and reporting handle a few million timestamps at force scale. SQLAlchemy's
+SQLite DATETIME conversion (a Python regex per value) and aware-datetime arithmetic and
+formatting (a tzinfo call per operation) were the largest costs, so the bulk loaders
+select the stored text as is, parse it with the C `fromisoformat`, and the compliance
+facts hold naive datetimes that are UTC by convention. Everything that shows a time
+goes through `iso_z` (JSON) or `as_utc` (local display), which accept both kinds.
+PostgreSQL drivers already hand back datetimes; both shapes are accepted.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import String, type_coerce
+
+_EPOCH = datetime(1970, 1, 1)
+
+
+def raw(column: Any) -> Any:
+    """`column` selected as stored (text on SQLite), with no result conversion."""
+    return type_coerce(column, String())
+
+
+def naive(value: str | datetime | None) -> datetime | None:
+    """A stored timestamp (text or datetime) as a naive UTC datetime."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return datetime.fromisoformat(value)
+    return value if value.tzinfo is None else value.astimezone(UTC).replace(tzinfo=None)
+
+
+def epoch(value: str | datetime | None) -> float | None:
+    """Seconds since 1970 for a stored or naive-UTC timestamp."""
+    moment = naive(value)
+    return None if moment is None else (moment - _EPOCH).total_seconds()
+
+
+def as_utc(moment: datetime) -> datetime:
+    """An aware UTC datetime from a naive-UTC or aware one."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def iso_z(moment: datetime | None) -> str | None:
+    """ISO 8601 UTC with a trailing Z, the form every JSON output uses."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        return moment.isoformat() + "Z"
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
