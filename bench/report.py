@@ -14,6 +14,7 @@ measured on a sample in the same run and extrapolated.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import random
 import shutil
@@ -89,6 +90,7 @@ def run(folder: Path, sizes: Sizes, rng: random.Random) -> None:
     database = folder / "bench.db"
     engine = get_engine(database_url(str(database)))
     print(f"cores: {os.cpu_count()}  catalogue: {database}")
+    print(_machine_note())
     seconds = _timed(lambda: generate(engine, sizes, rng))
     print(f"generated {sizes.incidents:,} incidents, {sizes.clips:,} clips, "
           f"{sizes.officers:,} officers in {seconds:.1f} s")  # fmt: skip
@@ -103,6 +105,32 @@ def run(folder: Path, sizes: Sizes, rng: random.Random) -> None:
     naive_link = naive_linking(engine, sizes, sample=2_000)
     naive_report = naive_reporting(engine, sizes, sample=2_000)
     _print(results, naive_link, naive_report)
+    print(_machine_note())
+
+
+def _machine_note() -> str:
+    """How busy and how quick this machine is, so figures from different runs compare:
+    one CPU-bound loop alone, then one per core at once (equal times = free cores)."""
+    cores = os.cpu_count() or 1
+    alone = _timed(lambda: _spin(0))
+    context = multiprocessing.get_context("fork")
+    began = time.perf_counter()
+    with context.Pool(cores) as pool:
+        pool.map(_spin, range(cores))
+    together = time.perf_counter() - began
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    return (
+        f"load average {load}; a 10M-step Python loop takes {alone:.2f} s alone "
+        f"(about 0.4 s on an idle modern core) and {together:.2f} s as {cores} at once "
+        f"(effective cores: {cores * alone / together:.1f} of {cores})"
+    )
+
+
+def _spin(_: int) -> int:
+    total = 0
+    for number in range(10_000_000):
+        total += number
+    return total
 
 
 def _timed(action: Callable[[], Any]) -> float:
@@ -149,7 +177,7 @@ def _print(results: list[tuple[str, float, float]], naive_link: float, naive_rep
         verdict = "ok" if seconds < target else "SLOW"
         print(f"{name:<36} {seconds:>8.2f} {target:>8.0f}  {verdict}")
     print(f"{'naive per-clip linking (est.)':<36} {naive_link:>8.1f}")
-    print(f"{'naive per-incident report (est.)':<36} {naive_report:>8.1f}")
+    print(f"{'naive per-incident queries (est.)':<36} {naive_report:>8.1f}")
 
 
 def generate(engine: Engine, sizes: Sizes, rng: random.Random) -> None:

@@ -26,7 +26,7 @@ policy_option = click.option(
 )
 
 
-@click.command("import")
+@click.command("import", short_help="Import officers, assignments, incidents or attendance.")
 @click.argument("kind", type=click.Choice(KINDS))
 @click.argument("file", type=click.Path(path_type=Path))
 @pass_app
@@ -56,7 +56,7 @@ def import_command(app: AppContext, kind: str, file: Path) -> None:
 
 
 def _decision_command(action: str) -> click.Command:
-    @click.command(action)
+    @click.command(action, short_help=f"Record a manual {action} of a clip and an incident.")
     @click.argument("clip")
     @click.argument("incident")
     @click.option("--reason", required=True, help="Why (recorded with your name in the audit).")
@@ -82,7 +82,7 @@ def _decision_command(action: str) -> click.Command:
     return command
 
 
-@click.command("incident")
+@click.command("incident", short_help="Show an incident's attendance, clips and verdict.")
 @click.argument("ref")
 @json_option
 @policy_option
@@ -99,7 +99,7 @@ def incident_command(app: AppContext, ref: str, as_json: bool, policy_path: Path
         click.echo(render_incident(detail), nl=False)
 
 
-@click.command("report")
+@click.command("report", short_help="Voice-of-the-child verdicts and consistency view.")
 @time_range_options
 @click.option(
     "--format",
@@ -145,7 +145,7 @@ def report_command(
     raise SystemExit(1 if report.non_compliant else 0)
 
 
-@click.command("demo")
+@click.command("demo", short_help="Run the whole pipeline on sample_media/ (start here).")
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),

@@ -26,8 +26,9 @@ from bwv.cli_common import iso_utc
 from bwv.db import session_scope
 from bwv.errors import BwvError, ImportRejected
 from bwv.models import Assignment, Attendance, Incident, Officer
-from bwv.timeutil import local_zone, parse_time
+from bwv.timeutil import parse_time
 from compliance.linking import LinkSummary, recompute_links
+from compliance.rawtime import checked_zone
 from compliance.tabular import RawRow, Table, read_table, rejected
 
 KINDS = ("officers", "assignments", "incidents", "attendance")
@@ -160,7 +161,7 @@ SPECS = {
 def import_file(kind: str, path: Path, *, engine: Engine, actor: str) -> ImportResult:
     """Validates `path` completely, then upserts it and relinks in one audited transaction."""
     spec = _spec(kind)
-    zone = _zone()
+    zone = checked_zone()
     try:
         table = read_table(path)
         with session_scope(engine) as session:
@@ -176,13 +177,6 @@ def _spec(kind: str) -> Spec:
     return SPECS[kind]
 
 
-def _zone() -> ZoneInfo:
-    try:
-        return local_zone()
-    except ValueError as exc:
-        raise BwvError(str(exc)) from None
-
-
 def _import_table(
     spec: Spec, table: Table, path: Path, *, session: Session, actor: str, zone: ZoneInfo
 ) -> ImportResult:
@@ -191,7 +185,7 @@ def _import_table(
     problems += _duplicate_keys(spec, rows, path)
     problems += _stored_conflicts(spec, rows, path, session=session)
     if problems:
-        raise rejected(sorted(problems, key=_line_of))
+        raise rejected(sorted(problems, key=lambda problem: _line_of(problem, path)))
     inserted, updated = _upsert(spec, rows, session=session)
     links = recompute_links(session)
     result = ImportResult(
@@ -207,12 +201,10 @@ def _import_table(
     return result
 
 
-def _line_of(problem: str) -> int:
-    """Sorts problems by line; the text is `FILE:LINE: ...` and FILE may contain ':'."""
-    for part in problem.split(":"):
-        if part.isdigit():
-            return int(part)
-    return 0
+def _line_of(problem: str, path: Path) -> int:
+    """The LINE of `FILE:LINE: ...`, for listing problems in file order."""
+    line = problem.removeprefix(f"{path}:").split(":", 1)[0]
+    return int(line) if line.isdigit() else 0
 
 
 def _check_header(spec: Spec, table: Table, path: Path) -> None:

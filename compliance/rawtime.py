@@ -13,8 +13,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import String, type_coerce
+
+from bwv.errors import BwvError
+from bwv.timeutil import local_zone
 
 _EPOCH = datetime(1970, 1, 1)
 
@@ -51,3 +55,11 @@ def iso_z(moment: datetime | None) -> str | None:
     if moment.tzinfo is None:
         return moment.isoformat() + "Z"
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def checked_zone() -> ZoneInfo:
+    """The configured local zone, or a clear error when `BWV_TIMEZONE` names none."""
+    try:
+        return local_zone()
+    except ValueError as exc:
+        raise BwvError(str(exc)) from None

@@ -27,7 +27,7 @@ from compliance.consistency import ConsistencyView, GroupStats, consistency, for
 from compliance.facts import Evidence, LinkFacts, OfficerFacts, Period, load_evidence
 from compliance.linking import recompute_links
 from compliance.policy import Policy, load_policy
-from compliance.rawtime import iso_z, naive, raw
+from compliance.rawtime import checked_zone, iso_z, naive, raw
 from compliance.verdicts import (
     FINDINGS,
     NON_COMPLIANT,
@@ -70,6 +70,7 @@ def build_report(
     *, engine: Engine, actor: str, period: Period, policy_path: Path | None = None
 ) -> Report:
     """Judges every incident reported in `period`; a named policy relinks with its window."""
+    checked_zone()  # months and local times need it; fail before any work
     policy = load_policy(policy_path)
     with paused_gc(), session_scope(engine) as session:
         if policy_path is not None:
@@ -144,6 +145,7 @@ def incident_detail(
     ref: str, *, engine: Engine, actor: str, policy_path: Path | None = None
 ) -> IncidentDetail:
     """One incident's attendance, links, verdict and findings; viewing it is audited."""
+    checked_zone()
     policy = load_policy(policy_path)
     with session_scope(engine) as session:
         if session.get(Incident, ref) is None:
@@ -169,7 +171,7 @@ def report_json(report: Report) -> dict[str, Any]:
         "policy": report.policy.as_dict(),
         "summary": summary(report),
         "officers": officers_json(report.officers),
-        "incidents": [incident_json(v) for v in report.verdicts],
+        "incidents": [report_incident_json(v) for v in report.verdicts],
         "unassigned_clips": [_unassigned_json(clip) for clip in report.unassigned],
     }
 
@@ -206,7 +208,22 @@ def summary(report: Report) -> dict[str, Any]:
     }
 
 
-def incident_json(verdict: IncidentVerdict) -> dict[str, Any]:
+def incident_json(
+    verdict: IncidentVerdict, officers: dict[str, OfficerFacts] | None = None
+) -> dict[str, Any]:
+    """One incident in full, the shape `bwv incident --json` prints: the report's entry
+    plus each attendance's figures, and (given `officers`) the attending officers."""
+    data = report_incident_json(verdict)
+    data["attendance"] = _attendance_json(verdict)
+    if officers is not None:
+        attending = {a.officer_id for a in verdict.evidence.attendance}
+        named = {key: value for key, value in officers.items() if key in attending}
+        data["officers"] = officers_json(named)
+    return data
+
+
+def report_incident_json(verdict: IncidentVerdict) -> dict[str, Any]:
+    """One entry of the report's `incidents` list (see REPORT_CONTRACT.md)."""
     incident = verdict.incident
     return {
         "incident_ref": incident.incident_ref,
@@ -223,16 +240,13 @@ def incident_json(verdict: IncidentVerdict) -> dict[str, Any]:
         "officer_findings": [
             {"officer_id": f.officer_id, "code": f.code, **f.evidence} for f in verdict.findings
         ],
-        "attendance": _attendance_json(verdict),
         "clips": [_clip_json(link) for link in verdict.evidence.links],
     }
 
 
 def incident_detail_json(detail: IncidentDetail) -> dict[str, Any]:
-    """One incident as in the report, with the attending officers' names and teams."""
-    attending = {a.officer_id for a in detail.verdict.evidence.attendance}
-    named = {key: value for key, value in detail.officers.items() if key in attending}
-    return {**incident_json(detail.verdict), "officers": officers_json(named)}
+    """`bwv incident --json`: the incident with its attending officers' names and teams."""
+    return incident_json(detail.verdict, detail.officers)
 
 
 _NO_OUTCOME = {

@@ -72,10 +72,23 @@ def _csv_table(text: str, path: Path) -> Table:
     try:
         header = next(reader)
         columns = [name.strip().lower() for name in header]
+        _refuse_repeated_columns(columns, path)
         rows = _csv_rows(reader, columns)
     except csv.Error as exc:
         raise rejected([f"{path}:{reader.line_num}: unreadable CSV: {exc}"]) from None
     return Table(columns=columns, rows=rows, header_line=HEADER_LINE)
+
+
+def _refuse_repeated_columns(columns: list[str], path: Path) -> None:
+    """Two columns of one name would leave it to chance which value is imported."""
+    problems = [
+        f"{path}:{HEADER_LINE}: {name}: column appears more than once in the header "
+        f"(columns {columns.index(name) + 1} and {position + 1})"
+        for position, name in enumerate(columns)
+        if name and columns.index(name) != position
+    ]
+    if problems:
+        raise rejected(problems)
 
 
 def _csv_rows(reader: Any, columns: list[str]) -> list[RawRow]:
@@ -99,6 +112,8 @@ def _json_table(text: str, path: Path) -> Table:
             problems.append(f"{path}:{line}: expected an object, found {type(item).__name__}")
             continue
         values, bad = _json_values(item)
+        repeated = item.repeated if isinstance(item, _Object) else []
+        bad += [(name, "appears more than once in this object") for name in repeated]
         problems.extend(f"{path}:{line}: {name}: {what}" for name, what in bad)
         columns.extend(name for name in values if name not in columns)
         rows.append(RawRow(line=line, values=values, field_count=-1))
@@ -123,9 +138,22 @@ def _json_values(item: dict[str, Any]) -> tuple[dict[str, str], list[tuple[str, 
     return values, bad
 
 
+class _Object(dict[str, Any]):
+    """A decoded JSON object that remembers keys given twice (plain dicts keep the last)."""
+
+    repeated: list[str]
+
+
+def _object(pairs: list[tuple[str, Any]]) -> _Object:
+    found = _Object(pairs)
+    names = [str(key).strip().lower() for key, _ in pairs]
+    found.repeated = sorted({name for name in names if names.count(name) > 1})
+    return found
+
+
 def _json_items(text: str, path: Path) -> list[tuple[int, Any]]:
     """Decodes a JSON array item by item so that each item knows its starting line."""
-    decoder = json.JSONDecoder()
+    decoder = json.JSONDecoder(object_pairs_hook=_object)
     position = _skip_space(text, 0)
     if text[position : position + 1] != "[":
         raise BwvError(f"{path}: expected a JSON array of objects")

@@ -198,23 +198,23 @@ def _attendance(
     policy: Policy,
     cameras: AssignmentIndex,
 ) -> AttendanceOutcome:
-    own = [link.clip for link in links if link.officer_id == attendance.officer_id]
-    timed = [c for c in own if c.started_at is not None]  # links come sorted by start
-    held = cameras.cameras_of(
-        attendance.officer_id, epoch(attendance.arrived_at) or 0.0, epoch(attendance.left_at) or 0.0
-    )
+    officer = attendance.officer_id
+    own = [link.clip for link in links if link.officer_id == officer]
+    arrived, left = attendance.arrived_at, attendance.left_at
+    held = cameras.cameras_of(officer, epoch(arrived) or 0.0, epoch(left) or 0.0)
+    first = next((clip for clip in own if clip.started_at is not None), None)  # sorted by start
+    delay = _seconds(first.started_at, arrived) if first else None
     child = sum(clip.child_speech_seconds for clip in own if clip.audio_state == "present")
-    delay = _seconds(timed[0].started_at, attendance.arrived_at) if timed else None
     return AttendanceOutcome(
-        officer_id=attendance.officer_id,
-        arrived_at=attendance.arrived_at,
-        left_at=attendance.left_at,
-        cameras=held,
-        clip_ids=_ids(own),
-        recorded=bool(own),
-        child_voice=child >= policy.min_child_speech_s and bool(own),
-        start_delay_s=delay,
-        findings=officer_findings(attendance, own, timed, held, policy),
+        officer,
+        arrived,
+        left,
+        held,
+        [clip.clip_id for clip in own],
+        bool(own),
+        bool(own) and child >= policy.min_child_speech_s,
+        delay,
+        officer_findings(attendance, own, (first, delay), held, policy),
     )
 
 
@@ -226,28 +226,27 @@ def _seconds(later: datetime | None, earlier: datetime) -> float:
 def officer_findings(
     attendance: AttendanceFacts,
     own: list[ClipFacts],
-    timed: list[ClipFacts],
+    start: tuple[ClipFacts | None, float | None],
     held: list[str],
     policy: Policy,
 ) -> list[Finding]:
-    """NO_CAMERA or NOT_RECORDING when nothing was linked, else LATE_START / EARLY_STOP."""
+    """NO_CAMERA or NOT_RECORDING when nothing was linked, else LATE_START / EARLY_STOP.
+
+    `start` is the officer's first timed clip and its delay after arrival, if any.
+    """
     officer = attendance.officer_id
     if not own:
         code = "NOT_RECORDING" if held else "NO_CAMERA"
         times = {"arrived_at": iso_z(attendance.arrived_at), "left_at": iso_z(attendance.left_at)}
         return [Finding(officer, code, {**times, "cameras": held})]
-    found = (_late_start(attendance, timed, policy), _early_stop(attendance, own, policy))
+    found = (_late_start(attendance, *start, policy), _early_stop(attendance, own, policy))
     return [finding for finding in found if finding is not None]
 
 
 def _late_start(
-    attendance: AttendanceFacts, timed: list[ClipFacts], policy: Policy
+    attendance: AttendanceFacts, first: ClipFacts | None, delay: float | None, policy: Policy
 ) -> Finding | None:
-    if not timed:
-        return None
-    first = timed[0]
-    delay = _seconds(first.started_at, attendance.arrived_at)
-    if delay <= policy.start_grace_s:
+    if first is None or delay is None or delay <= policy.start_grace_s:
         return None
     evidence = {
         "clip_id": first.clip_id,
@@ -262,19 +261,20 @@ def _late_start(
 def _early_stop(
     attendance: AttendanceFacts, own: list[ClipFacts], policy: Policy
 ) -> Finding | None:
-    """Judged on the latest known clip end; a clip of unknown length cannot show a stop."""
-    ended = [clip for clip in own if clip.ended_at is not None]
-    if not ended or len(ended) < len(own):
-        return None
-    last = max(ended, key=lambda clip: (clip.ended_at, clip.clip_id))
-    assert last.ended_at is not None
-    gap = _seconds(attendance.left_at, last.ended_at)
+    """Judged on the latest clip end; a clip of unknown length cannot show a stop."""
+    last, last_end = own[0], datetime.min
+    for clip in own:
+        if clip.ended_at is None:
+            return None
+        if clip.ended_at >= last_end:
+            last, last_end = clip, clip.ended_at
+    gap = _seconds(attendance.left_at, last_end)
     if gap <= policy.stop_grace_s:
         return None
     evidence = {
         "clip_id": last.clip_id,
         "left_at": iso_z(attendance.left_at),
-        "last_clip_ended_at": iso_z(last.ended_at),
+        "last_clip_ended_at": iso_z(last_end),
         "gap_s": gap,
         "stop_grace_s": policy.stop_grace_s,
     }

@@ -41,13 +41,13 @@ def segment_embedding(frames: np.ndarray, span: slice) -> np.ndarray:
 
 @dataclass
 class ChildVoiceModel:
-    """Standardise, a small ReLU network (or none: logistic), then Platt calibration."""
+    """Standardise, small ReLU networks averaged in logit space, then Platt calibration."""
 
     name: str
     version: str
     mean: np.ndarray
     scale: np.ndarray
-    layers: list[tuple[np.ndarray, np.ndarray]]
+    networks: list[list[tuple[np.ndarray, np.ndarray]]]
     calibration: tuple[float, float] = (1.0, 0.0)
     threshold: float = 0.5
     pooling: str = POOLING
@@ -69,16 +69,16 @@ class ChildVoiceModel:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ChildVoiceModel:
-        layers = [
-            (np.asarray(layer["weight"], np.float32), np.asarray(layer["bias"], np.float32))
-            for layer in data["layers"]
+        networks = [
+            [(np.asarray(ly["weight"], np.float32), np.asarray(ly["bias"], np.float32)) for ly in net]
+            for net in data["networks"]
         ]
         return cls(
             name=data["name"],
             version=data["version"],
             mean=np.asarray(data["mean"], np.float32),
             scale=np.asarray(data["scale"], np.float32),
-            layers=layers,
+            networks=networks,
             calibration=(float(data["calibration"][0]), float(data["calibration"][1])),
             threshold=float(data["threshold"]),
             pooling=data["pooling"],
@@ -95,7 +95,10 @@ class ChildVoiceModel:
             "calibration": list(self.calibration),
             "mean": _rounded(self.mean),
             "scale": _rounded(self.scale),
-            "layers": [{"weight": _rounded(w), "bias": _rounded(b)} for w, b in self.layers],
+            "networks": [
+                [{"weight": _rounded(w), "bias": _rounded(b)} for w, b in net]
+                for net in self.networks
+            ],
             "meta": self.meta,
         }
 
@@ -104,11 +107,8 @@ class ChildVoiceModel:
 
     def logits(self, embeddings: np.ndarray) -> np.ndarray:
         """Uncalibrated scores; larger means more child-like."""
-        hidden = (np.asarray(embeddings, np.float32) - self.mean) / self.scale
-        for weight, bias in self.layers[:-1]:
-            hidden = np.maximum(hidden @ weight + bias, 0.0)
-        weight, bias = self.layers[-1]
-        return np.asarray(hidden @ weight + bias, np.float64).reshape(-1)
+        x = (np.asarray(embeddings, np.float32) - self.mean) / self.scale
+        return np.mean([_network_logits(net, x) for net in self.networks], axis=0)
 
     def probabilities(self, embeddings: np.ndarray) -> np.ndarray:
         """Calibrated probability that each embedding's speaker is a child: shape [N]."""
@@ -135,10 +135,17 @@ def child_probabilities(
     return result
 
 
+def _network_logits(layers: list[tuple[np.ndarray, np.ndarray]], x: np.ndarray) -> np.ndarray:
+    for weight, bias in layers[:-1]:
+        x = np.maximum(x @ weight + bias, 0.0)
+    weight, bias = layers[-1]
+    return np.asarray(x @ weight + bias, np.float64).reshape(-1)
+
+
 def sigmoid(x: np.ndarray) -> np.ndarray:
     return np.asarray(0.5 * (1.0 + np.tanh(0.5 * np.asarray(x, np.float64))))
 
 
 def _rounded(array: np.ndarray) -> Any:
-    """Six significant digits keep the file small without moving any probability visibly."""
+    """Six decimals keep the file small without moving any probability visibly."""
     return np.asarray(array, np.float64).round(6).tolist()

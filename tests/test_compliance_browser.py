@@ -63,7 +63,9 @@ def report_html(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_report_renders_in_headless_chromium(report_html: Path, tmp_path: Path) -> None:
     shot = tmp_path / "report.png"
-    run = chromium(tmp_path, f"--screenshot={shot}", "--window-size=1280,2000", report_html.as_uri())
+    run = chromium(
+        tmp_path, f"--screenshot={shot}", "--window-size=1280,2000", report_html.as_uri()
+    )
     assert shot.exists(), run.stderr
     assert shot.stat().st_size > 30_000  # a blank page is a few kilobytes
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -126,27 +126,42 @@ def test_problem_list_is_capped(tmp_path: Path, engine: Engine) -> None:
     assert len(lines) == 22
     assert lines[0].endswith("officers.csv:2: name: missing value")
     assert lines[-2] == "Error: ... and 5 more"
-    assert lines[-1].endswith("25 problem(s) in " + str(tmp_path / "officers.csv") + "; nothing was imported")
+    assert lines[-1].endswith(
+        "25 problem(s) in " + str(tmp_path / "officers.csv") + "; nothing was imported"
+    )
     assert count(engine, Officer) == 0
 
 
-def test_overlapping_assignments_in_the_file_and_with_stored_ones(tmp_path: Path, engine: Engine) -> None:
+def test_overlapping_assignments_in_the_file_and_with_stored_ones(
+    tmp_path: Path, engine: Engine
+) -> None:
     header = "device_serial,officer_id,issued_at,returned_at\n"
-    clash = header + "CAM1,O1,2024-01-01T08:00:00Z,2024-01-10T08:00:00Z\n" + (
-        "CAM1,O2,2024-01-05T08:00:00Z,\n"
+    clash = (
+        header
+        + "CAM1,O1,2024-01-01T08:00:00Z,2024-01-10T08:00:00Z\n"
+        + ("CAM1,O2,2024-01-05T08:00:00Z,\n")
     )
     result = run(tmp_path, "assignments", "a.csv", clash)
     assert result.exit_code == 2
-    assert ":3: issued_at: camera CAM1 is already assigned to O1 from 2024-01-01T08:00:00Z " in result.stderr
+    assert (
+        ":3: issued_at: camera CAM1 is already assigned to O1 from 2024-01-01T08:00:00Z "
+        in result.stderr
+    )
     assert "(line 2)" in result.stderr
     assert count(engine, Assignment) == 0
-    assert run(tmp_path, "assignments", "b.csv", header + "CAM1,O1,2024-01-01T08:00:00Z,\n").exit_code == 0
+    assert (
+        run(tmp_path, "assignments", "b.csv", header + "CAM1,O1,2024-01-01T08:00:00Z,\n").exit_code
+        == 0
+    )
     later = run(tmp_path, "assignments", "c.csv", header + "CAM1,O2,2024-02-01T08:00:00Z,\n")
     assert later.exit_code == 2
     assert "c.csv:2: issued_at: camera CAM1 is already assigned to O1" in later.stderr
     assert "until never (already imported)" in later.stderr
     # Returning the first camera (same key, so an update) makes room for the second.
-    fixed = header + "CAM1,O1,2024-01-01T08:00:00Z,2024-01-31T08:00:00Z\nCAM1,O2,2024-02-01T08:00:00Z,\n"
+    fixed = (
+        header
+        + "CAM1,O1,2024-01-01T08:00:00Z,2024-01-31T08:00:00Z\nCAM1,O2,2024-02-01T08:00:00Z,\n"
+    )
     assert run(tmp_path, "assignments", "d.csv", fixed).exit_code == 0
     assert count(engine, Assignment) == 2
 
@@ -171,7 +186,9 @@ def test_very_long_field_is_refused(tmp_path: Path) -> None:
 
 
 def test_encoding_errors_and_bom(tmp_path: Path, engine: Engine) -> None:
-    latin = run(tmp_path, "officers", "latin.csv", OFFICERS.replace("PC Two", "PC Zoë").encode("latin-1"))
+    latin = run(
+        tmp_path, "officers", "latin.csv", OFFICERS.replace("PC Two", "PC Zoë").encode("latin-1")
+    )
     assert latin.exit_code == 2
     assert "latin.csv:3: not UTF-8 text (byte 0xeb); save the file as UTF-8" in latin.stderr
     assert "Traceback" not in latin.output
@@ -203,3 +220,33 @@ def test_missing_or_empty_file(tmp_path: Path) -> None:
     assert result.stderr == f"Error: {tmp_path / 'nope.csv'}: file does not exist\n"
     empty = run(tmp_path, "officers", "empty.csv", "")
     assert empty.stderr.endswith("empty.csv: the file is empty; expected a header row\n")
+
+
+def test_line_numbers_count_quoted_newlines(tmp_path: Path, engine: Engine) -> None:
+    content = (
+        "incident_ref,type,reported_at,location,child_contact,child_ages,notes\n"
+        'INC-1,Domestic abuse,2024-01-16T07:10:00,x,yes,7,"first line\nsecond line"\n'
+        "INC-2,Domestic abuse,2024-01-16T07:10:00,x,perhaps,7,\n"
+    )
+    result = run(tmp_path, "incidents", "multi.csv", content)
+    assert "multi.csv:4: child_contact: expected yes or no" in result.stderr
+    fixed = run(tmp_path, "incidents", "multi.csv", content.replace("perhaps", "n"))
+    assert fixed.exit_code == 0
+    with session_scope(engine) as session:
+        assert session.get(Incident, "INC-1").notes == "first line\nsecond line"  # type: ignore[union-attr]
+
+
+def test_repeated_columns_and_json_keys_are_refused(tmp_path: Path, engine: Engine) -> None:
+    twice = run(
+        tmp_path, "officers", "twice.csv", "officer_id,name,team,station,Name\nO1,a,b,c,d\n"
+    )
+    assert twice.exit_code == 2
+    assert "twice.csv:1: name: column appears more than once in the header (columns 2 and 5)" in (
+        twice.stderr
+    )
+    doubled = (
+        '[\n  {"officer_id": "O1", "officer_id": "O2", "name": "A", "team": "T", "station": "S"}\n]'
+    )
+    result = run(tmp_path, "officers", "doubled.json", doubled)
+    assert "doubled.json:2: officer_id: appears more than once in this object" in result.stderr
+    assert count(engine, Officer) == 0

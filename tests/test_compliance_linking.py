@@ -150,8 +150,12 @@ def test_manual_link_and_unlink_survive_recomputation(engine: Engine) -> None:
         ambiguous = add_clip(session, serial="CAM1", start="2024-01-16T10:08:00", seconds=240)
         stray = add_clip(session, serial="CAM1", start="2024-01-16T15:00:00")
     relink(engine)
-    decide_link(str(ambiguous), "INC-1", action="unlink", reason="wrong job", engine=engine, actor="sgt")
-    decide_link(str(stray), "INC-1", action="link", reason="late upload", engine=engine, actor="sgt")
+    decide_link(
+        str(ambiguous), "INC-1", action="unlink", reason="wrong job", engine=engine, actor="sgt"
+    )
+    decide_link(
+        str(stray), "INC-1", action="link", reason="late upload", engine=engine, actor="sgt"
+    )
     relink(engine)
     relink(engine)
     found = links(engine)

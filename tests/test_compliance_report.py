@@ -19,7 +19,6 @@ from compliance_helpers import (
     relink,
     standard_incident,
 )
-from sqlalchemy import Engine
 
 from bwv.cli import main
 from bwv.db import session_scope
@@ -90,7 +89,7 @@ def test_json_contract(db: Path) -> None:
     clip = data["incidents"][1]["clips"][0]
     assert (clip["link_source"], clip["ambiguous"], clip["overlap_s"]) == ("auto", False, 590.0)
     assert clip["child_speech_seconds"] == 3.0
-    assert data["incidents"][2]["attendance"] == []  # INC-3: not applicable, nobody attended
+    assert "attendance" not in worst  # per-attendance figures are in `bwv incident --json`
 
 
 def test_exit_status_is_zero_without_non_compliance(db: Path) -> None:
@@ -126,7 +125,7 @@ def test_csv_neutralises_formulas(db: Path, tmp_path: Path) -> None:
     assert result.stdout == ""
     rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
     nasty = rows[0]
-    assert nasty["location"] == "'=HYPERLINK(\"http://evil\")"
+    assert nasty["location"] == '\'=HYPERLINK("http://evil")'
     assert nasty["type"] == "'@SUM(A1)"
     assert nasty["notes"] == NASTY
     assert nasty["reasons"] == "NO_FOOTAGE"
@@ -165,17 +164,35 @@ def test_small_groups_are_flagged_when_policy_allows(db: Path, tmp_path: Path) -
     data = json.loads(bwv(db, "report", "--by", "station", "--format", "json",
                           "--policy", str(policy)).stdout)  # fmt: skip
     flagged = {g["group"]: g["flags"] for g in data["groups"]}
-    assert flagged == {"North": ["ACTIVATION_BELOW_FORCE", "CHILD_VOICE_BELOW_FORCE"], "Central": []}
+    assert flagged == {
+        "North": ["ACTIVATION_BELOW_FORCE", "CHILD_VOICE_BELOW_FORCE"],
+        "Central": [],
+    }
 
 
 def test_incident_view_text_and_json(db: Path) -> None:
     text = bwv(db, "incident", "INC-1")
     assert text.exit_code == 0, text.output
     assert "Verdict: compliant" in text.stdout
-    assert "O1 PC O1 (Team A, Central): 2024-01-16 10:00:00 GMT to 10:10:00, camera CAM1" in text.stdout
+    assert (
+        "O1 PC O1 (Team A, Central): 2024-01-16 10:00:00 GMT to 10:10:00, camera CAM1"
+        in text.stdout
+    )
     data = json.loads(bwv(db, "incident", "INC-2", "--json").stdout)
     assert data["verdict"] == "non_compliant" and data["notes"] == NASTY
     assert data["officers"] == {"O2": {"name": "PC O2", "team": "Team B", "station": "North"}}
+    assert data["attendance"] == [
+        {
+            "officer_id": "O2",
+            "arrived_at": "2024-07-02T09:10:00Z",
+            "left_at": "2024-07-02T09:40:00Z",
+            "cameras": ["CAM2"],
+            "clip_ids": [],
+            "recorded": False,
+            "child_voice_captured": False,
+            "start_delay_s": None,
+        }
+    ]
     missing = bwv(db, "incident", "INC-404")
     assert missing.exit_code == 2
     assert missing.stderr == "Error: no incident 'INC-404' in the catalogue\n"
@@ -201,3 +218,18 @@ def test_output_to_an_unwritable_place(db: Path, tmp_path: Path) -> None:
     result = bwv(db, "report", "--output", str(tmp_path / "no" / "such" / "dir.txt"))
     assert result.exit_code == 2
     assert result.stderr.startswith("Error: cannot write report to ")
+
+
+def test_unknown_time_zone_is_a_clear_error(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BWV_TIMEZONE", "Mars/Olympus")
+    result = bwv(db, "report")
+    assert result.exit_code == 2
+    assert result.stderr == "Error: unknown time zone 'Mars/Olympus' in BWV_TIMEZONE\n"
+
+
+def test_demo_without_sample_media_is_a_clear_error(tmp_path: Path) -> None:
+    from bwv.errors import BwvError
+    from compliance.demo import run_demo
+
+    with pytest.raises(BwvError, match=r"sample media folder .*nothing is missing; run `bwv demo`"):
+        run_demo(tmp_path / "out", actor="tester", media=tmp_path / "nothing")

@@ -85,7 +85,9 @@ def test_no_audio_is_non_compliant(engine: Engine, audio: str) -> None:
     assert verdict.verdict == "non_compliant"
     [reason] = verdict.reasons
     assert reason.code == "NO_AUDIO"
-    assert reason.evidence["audio"] == [{"clip_id": reason.evidence["clip_ids"][0], "audio_state": audio}]
+    assert reason.evidence["audio"] == [
+        {"clip_id": reason.evidence["clip_ids"][0], "audio_state": audio}
+    ]
 
 
 def test_no_speech_is_non_compliant(engine: Engine) -> None:

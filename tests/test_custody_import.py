@@ -154,7 +154,6 @@ def test_truncated_json_is_refused(db: Path, tmp_path: Path) -> None:
     assert code == 2 and output.startswith(f"Error: {path}:1: invalid JSON")
 
 
-@pytest.mark.xfail(strict=True, reason="importer keeps the last of two same-named columns")
 def test_duplicate_column_names_are_refused(db: Path, tmp_path: Path) -> None:
     path = write(tmp_path / "o.csv", "officer_id,officer_id,name,team,station\nO9,O10,Zoe,A,B\n")
     code, _ = run(db, "import", "officers", str(path))
@@ -162,7 +161,6 @@ def test_duplicate_column_names_are_refused(db: Path, tmp_path: Path) -> None:
     assert officers(db) == []
 
 
-@pytest.mark.xfail(strict=True, reason="importer keeps the last of two same-named JSON keys")
 def test_duplicate_json_keys_are_refused(db: Path, tmp_path: Path) -> None:
     path = write(
         tmp_path / "o.json",
