@@ -8,7 +8,6 @@ to read the media becomes a failed result with a reason, never an exception.
 
 from __future__ import annotations
 
-import hashlib
 import signal
 import time
 from contextlib import contextmanager
@@ -23,8 +22,6 @@ from ingest.frames import FrameFacts, frame_facts
 from ingest.probe import MediaInfo, probe
 from ingest.provenance import Provenance, resolve
 from ingest.transcribe import Segment, Transcriber, transcribe
-
-HASH_CHUNK = 4 * 1024 * 1024
 
 
 class FileTimeout(Exception):
@@ -67,14 +64,6 @@ class FileContext:
     config: IngestConfig
     transcriber: Transcriber | None
     store: Path | None = None
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as original:
-        while chunk := original.read(HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def process_file(path: Path, sha256: str, context: FileContext) -> FileResult:

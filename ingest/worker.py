@@ -23,8 +23,9 @@ from bwv.db import session_scope
 from bwv.errors import BwvError
 from bwv.models import Clip
 from ingest.config import MEDIA_EXTENSIONS, IngestConfig, load_config
-from ingest.pipeline import FileContext, FileResult, process_file, sha256_of
+from ingest.pipeline import FileContext, FileResult, process_file
 from ingest.progress import IngestProgress
+from ingest.store import sha256_file
 from ingest.writer import store_result
 
 
@@ -160,7 +161,7 @@ def _init_worker(
 def _work(path: Path) -> FileResult | Skipped:
     assert _CONTEXT is not None, "worker used before _init_worker"
     try:
-        digest = sha256_of(path)
+        digest = sha256_file(path)
     except OSError as exc:
         return _unreadable(path, exc)
     if digest in _KNOWN:
