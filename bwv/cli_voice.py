@@ -1,7 +1,81 @@
-"""`bwv` commands for voice; registered on the main group by bwv.cli."""
+"""`bwv voice ...`: train and evaluate the child-voice classifier; registered by bwv.cli.
+
+Thin on purpose: options are parsed here, the work is one call into `ingest.voice_train`
+(imported inside each command so `bwv --help` stays instant), and the figures it returns
+are printed one per line so reviewers can grep for `utterance AUC` and `speaker AUC`.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-COMMANDS: list[click.Command] = []
+from bwv.cli_common import BwvGroup, emit_json, json_option
+
+
+@click.group(cls=BwvGroup)
+def voice() -> None:
+    """Child-voice classifier: train it, or evaluate it on a labelled folder."""
+
+
+@voice.command()
+@click.option(
+    "--data",
+    "data_dir",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Folder with labels.csv (file,speaker,age) and the audio files it lists.",
+)
+@click.option(
+    "--out",
+    "out_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the classifier (JSON).",
+)
+@click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True)
+@click.option("--no-augment", is_flag=True, help="Train on clean audio only (no body-worn copies).")
+def train(data_dir: Path, out_path: Path, folds: int, no_augment: bool) -> None:
+    """Cross-validate by speaker, print the figures, and write the classifier."""
+    from ingest.voice_train import TrainOptions, train
+
+    result = train(
+        data_dir, out_path, TrainOptions(folds=folds, augment=not no_augment), log=_progress
+    )
+    for line in result.lines():
+        click.echo(line)
+
+
+@voice.command()
+@click.option(
+    "--data",
+    "data_dir",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Folder with labels.csv (file,speaker,age; child means age 12 or under).",
+)
+@click.option(
+    "--model",
+    "model_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Classifier JSON to score (default: the shipped one).",
+)
+@json_option
+def evaluate(data_dir: Path, model_path: Path | None, as_json: bool) -> None:
+    """Score the classifier, unchanged, on a labelled folder of recordings."""
+    from ingest.voice_train import evaluate
+
+    result = evaluate(data_dir, model_path, log=_progress)
+    if as_json:
+        emit_json(result.to_dict())
+        return
+    for line in result.lines():
+        click.echo(line)
+
+
+def _progress(message: str) -> None:
+    click.echo(message, err=True)
+
+
+COMMANDS: list[click.Command] = [voice]

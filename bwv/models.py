@@ -117,6 +117,9 @@ class TranscriptSegment(SQLModel, table=True):
     confidence: float
     no_speech_prob: float | None = None
     child_probability: float | None = None
+    # Seconds of speech inside [start_s, end_s]: less than its length when the segment
+    # spans a pause that voice activity detection cut out. Child speech sums this.
+    speech_s: float | None = None
 
 
 class Derivative(SQLModel, table=True):

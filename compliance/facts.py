@@ -240,7 +240,7 @@ def _child_speech(session: Session, chosen: Any, policy: Policy) -> dict[int, fl
     link = ClipLink.__table__  # type: ignore[attr-defined]
     linked = _only(select(link.c.clip_id), link.c.incident_ref, chosen)
     query = (
-        select(s.clip_id, func.sum(s.end_s - s.start_s))
+        select(s.clip_id, func.sum(func.coalesce(s.speech_s, s.end_s - s.start_s)))
         .where(s.child_probability >= policy.child_probability_threshold)
         .where(s.clip_id.in_(linked))
         .group_by(s.clip_id)

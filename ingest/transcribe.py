@@ -25,6 +25,8 @@ NO_SPEECH_THRESHOLD = 0.6
 LOW_LOGPROB = -1.0
 MAX_COMPRESSION = 2.4
 
+Span = tuple[float, float, str]  # start and end in window seconds, and the text
+
 
 @dataclass(frozen=True)
 class Segment:
@@ -34,6 +36,7 @@ class Segment:
     confidence: float
     no_speech_prob: float
     child_probability: float | None = None
+    speech_s: float | None = None
 
 
 @dataclass
@@ -95,13 +98,13 @@ def _transcribe_batch(transcriber: Transcriber, windows: list[Window]) -> list[S
     frames = encoder.encoder_frames(encoded) if transcriber.voice is not None else None
     segments = []
     for index, (window, result) in enumerate(zip(windows, results, strict=True)):
-        window_frames = frames[index] if frames is not None else None
-        segments.extend(_window_segments(transcriber, window, result, window_frames))
+        voice_input = (frames[index], features[index]) if frames is not None else None
+        segments.extend(_window_segments(transcriber, window, result, voice_input))
     return segments
 
 
 def _window_segments(
-    transcriber: Transcriber, window: Window, result: Any, frames: Any
+    transcriber: Transcriber, window: Window, result: Any, voice_input: Any
 ) -> list[Segment]:
     tokens = result.sequences_ids[0]
     avg_logprob = result.scores[0] * (len(tokens) ** 1.0) / (len(tokens) + 1)
@@ -111,7 +114,7 @@ def _window_segments(
         s for s in split_by_timestamps(transcriber.tokenizer, tokens, window.duration_s) if s[2]
     ]
     spans = [s for s in spans if _compression_ratio(s[2]) <= MAX_COMPRESSION]
-    child = _child_probabilities(transcriber.voice, frames, spans)
+    child = _child_probabilities(transcriber.voice, voice_input, spans)
     confidence = math.exp(min(avg_logprob, 0.0))
     return [
         Segment(
@@ -121,17 +124,16 @@ def _window_segments(
             confidence=round(confidence, 4),
             no_speech_prob=round(float(result.no_speech_prob), 4),
             child_probability=probability,
+            speech_s=round(max(end, start + FRAME_S) - start, 3),
         )
         for (start, end, text), probability in zip(spans, child, strict=True)
     ]
 
 
-def split_by_timestamps(
-    tokenizer: Any, tokens: list[int], duration_s: float
-) -> list[tuple[float, float, str]]:
+def split_by_timestamps(tokenizer: Any, tokens: list[int], duration_s: float) -> list[Span]:
     """Cuts decoded tokens at Whisper's timestamp tokens into (start, end, text) spans."""
     begin = tokenizer.timestamp_begin
-    spans: list[tuple[float, float, str]] = []
+    spans: list[Span] = []
     text_tokens: list[int] = []
     last_time = 0.0
     for token in tokens:
@@ -150,14 +152,16 @@ def split_by_timestamps(
 
 
 def _child_probabilities(
-    voice: Any, frames: Any, spans: list[tuple[float, float, str]]
+    voice: Any, voice_input: tuple[np.ndarray, np.ndarray] | None, spans: list[Span]
 ) -> list[float | None]:
-    if voice is None or frames is None or not spans:
+    """Calibrated child probability per span, from the window's encoder states and log-mel."""
+    if voice is None or voice_input is None or not spans:
         return [None] * len(spans)
     from ingest.voice import segment_embedding
 
+    frames, mel = voice_input
     embeddings = np.stack(
-        [segment_embedding(frames, encoder.frame_slice(s, e)) for s, e, _ in spans]
+        [segment_embedding(frames, encoder.frame_slice(s, e), mel) for s, e, _ in spans]
     )
     return [round(float(p), 4) for p in voice.probabilities(embeddings)]
 

@@ -21,22 +21,51 @@ import numpy as np
 from bwv.errors import BwvError
 
 DEFAULT_MODEL_PATH = Path(__file__).parent / "data" / "child_voice.json"
-POOLING = "mean-std-delta-v1"
+POOLING = "enc-msd+mel-sd-v1"
 FORMAT = "bwv-child-voice/1"
+MELS_PER_FRAME = 2  # Whisper's log-mel has a 10 ms hop; its encoder states are 20 ms apart
 
 
-def segment_embedding(frames: np.ndarray, span: slice) -> np.ndarray:
-    """A fixed-length description of the encoder frames `frames[span]` ([1500, d] window).
+def segment_embedding(frames: np.ndarray, span: slice, mel: np.ndarray) -> np.ndarray:
+    """A fixed-length description of one segment of an encoded window.
 
-    Mean and standard deviation of the states describe the voice's average spectrum and its
-    spread; the mean absolute frame-to-frame change describes how fast it moves (children's
-    articulation and pitch move differently). A one-frame span gets zero spread and change.
+    `frames` is the window's encoder states [1500, d] and `span` the segment's frames in it
+    (`ingest.encoder.frame_slice`); `mel` is the same window's log-mel [n_mels, 3000] as
+    `ingest.encoder.log_mel` gave it to the encoder.
+
+    From the encoder states: mean and standard deviation (the voice's average and spread)
+    and the mean absolute frame-to-frame change (how fast it moves). The final encoder layer
+    is trained for speaker-invariant transcription, so it under-represents the vocal tract;
+    two log-mel statistics add it back: the spread over time of each band relative to the
+    frame's average level (formant and harmonic structure, higher and sparser in children)
+    and the mean absolute change of each band between 10 ms frames. Both are blind to a fixed
+    microphone or channel colouring, which shifts log-mel bands by a constant.
     """
     part = np.asarray(frames[span], dtype=np.float32)
-    if len(part) == 0:
-        raise ValueError("empty frame span")
-    deltas = np.abs(np.diff(part, axis=0)) if len(part) > 1 else np.zeros_like(part)
-    return np.concatenate([part.mean(axis=0), part.std(axis=0), deltas.mean(axis=0)])
+    bands = np.asarray(mel[:, mel_span(span)], dtype=np.float32).T
+    if len(part) == 0 or len(bands) < 2:
+        raise ValueError(f"segment span {span} selects no frames")
+    shape = bands - bands.mean(axis=1, keepdims=True)
+    return np.concatenate(
+        [
+            part.mean(axis=0),
+            part.std(axis=0),
+            _mean_abs_change(part),
+            shape.std(axis=0),
+            _mean_abs_change(bands),
+        ]
+    )
+
+
+def mel_span(span: slice) -> slice:
+    """The log-mel columns under the encoder frames `span` (a slice with start and stop)."""
+    return slice(span.start * MELS_PER_FRAME, span.stop * MELS_PER_FRAME)
+
+
+def _mean_abs_change(rows: np.ndarray) -> np.ndarray:
+    if len(rows) < 2:
+        return np.zeros(rows.shape[1], np.float32)
+    return np.asarray(np.abs(np.diff(rows, axis=0)).mean(axis=0))
 
 
 @dataclass
@@ -65,12 +94,18 @@ class ChildVoiceModel:
             raise BwvError(f"{path} is not a child-voice model ({FORMAT} JSON)")
         if data.get("pooling") != POOLING:
             raise BwvError(f"{path} expects pooling {data.get('pooling')!r}, not {POOLING!r}")
-        return cls.from_dict(data)
+        try:
+            return cls.from_dict(data)
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise BwvError(f"child-voice model {path} is malformed: {exc!r}") from None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ChildVoiceModel:
         networks = [
-            [(np.asarray(ly["weight"], np.float32), np.asarray(ly["bias"], np.float32)) for ly in net]
+            [
+                (np.asarray(ly["weight"], np.float32), np.asarray(ly["bias"], np.float32))
+                for ly in net
+            ]
             for net in data["networks"]
         ]
         return cls(
@@ -107,7 +142,13 @@ class ChildVoiceModel:
 
     def logits(self, embeddings: np.ndarray) -> np.ndarray:
         """Uncalibrated scores; larger means more child-like."""
-        x = (np.asarray(embeddings, np.float32) - self.mean) / self.scale
+        embeddings = np.asarray(embeddings, np.float32)
+        if embeddings.shape[-1] != len(self.mean):
+            raise ValueError(
+                f"embeddings have {embeddings.shape[-1]} features, the classifier expects "
+                f"{len(self.mean)}: encoder {self.meta.get('encoder', 'tiny.en')!r} is required"
+            )
+        x = (embeddings - self.mean) / self.scale
         return np.mean([_network_logits(net, x) for net in self.networks], axis=0)
 
     def probabilities(self, embeddings: np.ndarray) -> np.ndarray:
@@ -117,12 +158,20 @@ class ChildVoiceModel:
 
 
 def child_probabilities(
-    model: ChildVoiceModel, frames_batch: np.ndarray, spans_per_window: list[list[slice]]
+    model: ChildVoiceModel,
+    frames_batch: np.ndarray,
+    mel_batch: np.ndarray,
+    spans_per_window: list[list[slice]],
 ) -> list[list[float]]:
-    """Probabilities for each segment span of each encoded window ([B, 1500, d] frames)."""
+    """Probabilities for each segment span of each encoded window.
+
+    `frames_batch` is `encoder_frames(...)` [B, 1500, d], `mel_batch` the `log_mel(...)`
+    [B, n_mels, 3000] that was encoded, and `spans_per_window` the `frame_slice` of each
+    segment in each window.
+    """
     embeddings = [
-        segment_embedding(frames, span)
-        for frames, spans in zip(frames_batch, spans_per_window, strict=True)
+        segment_embedding(frames, span, mel)
+        for frames, mel, spans in zip(frames_batch, mel_batch, spans_per_window, strict=True)
         for span in spans
     ]
     if not embeddings:

@@ -108,7 +108,9 @@ def detail_rows(
     return rows
 
 
-_SEGMENT_FIELDS = ("start_s", "end_s", "text", "confidence", "no_speech_prob", "child_probability")
+_SEGMENT_FIELDS = (
+    "start_s", "end_s", "text", "confidence", "no_speech_prob", "child_probability", "speech_s"
+)
 
 
 def _derivative(clip_id: int, kind: str, media_type: str, content: bytes) -> Derivative:
@@ -126,7 +128,7 @@ def _child_seconds(result: FileResult) -> float | None:
         return None
     return round(
         sum(
-            s.end_s - s.start_s
+            s.speech_s if s.speech_s is not None else s.end_s - s.start_s
             for s in result.audio.segments
             if s.child_probability is not None and s.child_probability >= CHILD_THRESHOLD
         ),

@@ -60,6 +60,7 @@ VOICES = {
     "officer": {"args": ["-v", "en+m3", "-s", "140", "-p", "45"]},
     "officer_f": {"args": ["-v", "en+f3", "-s", "140", "-p", "55"]},
     "adult_f": {"args": ["-v", "en-us+f2", "-s", "140", "-p", "50"]},
+    "adult_m": {"args": ["-v", "en-us+m1", "-s", "140", "-p", "30"]},
     "child": {"args": ["-v", "en-us+f4", "-s", "130", "-p", "85"],
               "shift": 1.2, "tempo": 0.85},
 }
@@ -74,9 +75,9 @@ CLIP1_LINES = [
 ]
 CLIP2_LINES = [
     ("officer", "Where are the children now?"),
-    ("adult_f", "They are asleep upstairs."),
+    ("adult_m", "They are asleep upstairs."),
     ("officer", "Did anyone get hurt tonight?"),
-    ("adult_f", "No. He left before you came."),
+    ("adult_m", "No. She left before you came."),
 ]
 CLIP6_LINES = [
     ("officer", "Police. Please open the door."),

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 08:50:49.065275
+Create Date: 2026-11-26 10:38:43.977909
 """
 
 from collections.abc import Sequence
@@ -261,6 +261,7 @@ def upgrade() -> None:
         sa.Column("confidence", sa.Float(), nullable=False),
         sa.Column("no_speech_prob", sa.Float(), nullable=True),
         sa.Column("child_probability", sa.Float(), nullable=True),
+        sa.Column("speech_s", sa.Float(), nullable=True),
         sa.ForeignKeyConstraint(
             ["clip_id"],
             ["clip.id"],
