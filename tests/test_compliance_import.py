@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from compliance_helpers import add_clip, make_engine, utc
+from compliance_helpers import add_clip, utc
 from sqlalchemy import Engine, func
 from sqlmodel import select
 
@@ -24,15 +24,8 @@ INCIDENTS = (
 
 
 @pytest.fixture(autouse=True)
-def _environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("BWV_TIMEZONE", "Europe/London")
-    monkeypatch.delenv("BWV_POLICY", raising=False)
+def _actor(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BWV_ACTOR", "tester")
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Engine:
-    return make_engine(tmp_path)
 
 
 def run(tmp_path: Path, kind: str, name: str, content: str | bytes) -> Result:

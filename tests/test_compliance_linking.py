@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from compliance_helpers import (
     add_assignment,
@@ -11,7 +9,6 @@ from compliance_helpers import (
     add_clip,
     add_incident,
     add_officer,
-    make_engine,
     relink,
     standard_incident,
 )
@@ -25,17 +22,6 @@ from compliance.decisions import decide_link
 from compliance.facts import Period
 from compliance.policy import Policy
 from compliance.report import build_report
-
-
-@pytest.fixture(autouse=True)
-def _environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("BWV_TIMEZONE", "Europe/London")
-    monkeypatch.delenv("BWV_POLICY", raising=False)
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Engine:
-    return make_engine(tmp_path)
 
 
 def links(engine: Engine) -> dict[int, list[tuple[str, bool, str]]]:

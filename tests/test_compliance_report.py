@@ -27,9 +27,7 @@ NASTY = '<script>alert("x")</script>'
 
 
 @pytest.fixture(autouse=True)
-def _environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("BWV_TIMEZONE", "Europe/London")
-    monkeypatch.delenv("BWV_POLICY", raising=False)
+def _actor(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BWV_ACTOR", "inspector")
 
 

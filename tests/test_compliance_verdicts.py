@@ -10,7 +10,6 @@ from compliance_helpers import (
     add_attendance,
     add_clip,
     add_officer,
-    make_engine,
     relink,
     standard_incident,
 )
@@ -21,17 +20,6 @@ from compliance.facts import Period
 from compliance.policy import Policy
 from compliance.report import build_report
 from compliance.verdicts import IncidentVerdict
-
-
-@pytest.fixture(autouse=True)
-def _environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("BWV_TIMEZONE", "Europe/London")
-    monkeypatch.delenv("BWV_POLICY", raising=False)
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Engine:
-    return make_engine(tmp_path)
 
 
 def verdict_of(engine: Engine, ref: str = "INC-1", policy: Path | None = None) -> IncidentVerdict:

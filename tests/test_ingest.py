@@ -175,9 +175,7 @@ def test_parallel_workers_give_the_same_catalogue(tmp_path, sample_media, invoke
     assert result.exit_code == 0, result.output
     clips = _clips(tmp_path / "c.db")
     assert clips["VID_0042.mp4"].officer_id == "O104"
-    assert "brave" in " ".join(
-        s.text.lower() for s in _rows(tmp_path / "c.db", TranscriptSegment)
-    )
+    assert "brave" in " ".join(s.text.lower() for s in _rows(tmp_path / "c.db", TranscriptSegment))
     assert clips["X60390010_20240305_183000.mov"].audio_state == "silent"
 
 

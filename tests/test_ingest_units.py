@@ -99,7 +99,8 @@ def test_help_does_not_import_heavy_libraries():
     code = (
         "import sys; from click.testing import CliRunner; from bwv.cli import main; "
         "r = CliRunner().invoke(main, ['--help']); assert r.exit_code == 0, r.output; "
-        "print(sorted(m for m in ('av', 'cv2', 'faster_whisper', 'ctranslate2') if m in sys.modules))"
+        "heavy = ('av', 'cv2', 'faster_whisper', 'ctranslate2'); "
+        "print(sorted(m for m in heavy if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
