@@ -104,3 +104,25 @@ def test_help_does_not_import_heavy_libraries():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_catalogue_made_before_speech_seconds_is_upgraded(tmp_path):
+    import sqlite3
+
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine
+
+    from bwv.db import HEAD_REVISION, MIGRATIONS, database_url, get_engine
+
+    url = database_url(str(tmp_path / "old.db"))
+    with create_engine(url).begin() as connection:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0003")
+    get_engine(url)
+    with sqlite3.connect(tmp_path / "old.db") as connection:
+        columns = [row[1] for row in connection.execute("PRAGMA table_info(transcriptsegment)")]
+        version = connection.execute("SELECT version_num FROM alembic_version").fetchone()[0]
+    assert "speech_s" in columns and version == HEAD_REVISION

@@ -261,7 +261,6 @@ def upgrade() -> None:
         sa.Column("confidence", sa.Float(), nullable=False),
         sa.Column("no_speech_prob", sa.Float(), nullable=True),
         sa.Column("child_probability", sa.Float(), nullable=True),
-        sa.Column("speech_s", sa.Float(), nullable=True),
         sa.ForeignKeyConstraint(
             ["clip_id"],
             ["clip.id"],
