@@ -11,7 +11,7 @@ import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 import click
@@ -99,16 +99,11 @@ def emit_json(data: Any) -> None:
 
 def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):
-        return iso_utc(value)
+        from bwv.timeutil import iso_z
+
+        return iso_z(value)
     if hasattr(value, "__dataclass_fields__"):
         from dataclasses import asdict
 
         return asdict(value)
     raise TypeError(f"cannot encode {type(value).__name__} as JSON")
-
-
-def iso_utc(moment: datetime | None) -> str | None:
-    """ISO 8601 in UTC with a trailing Z, the form every JSON output uses."""
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

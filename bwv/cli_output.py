@@ -66,11 +66,15 @@ def _print_media(clip: dict[str, Any]) -> None:
 
 
 def print_hits(hits: Sequence[Any]) -> None:
+    from ingest.config import CHILD_THRESHOLD
+
     if not hits:
         click.echo("No matches.")
     for h in hits:
         child = (
-            "  [child]" if h.child_probability is not None and h.child_probability >= 0.5 else ""
+            "  [child]"
+            if h.child_probability is not None and h.child_probability >= CHILD_THRESHOLD
+            else ""
         )
         click.echo(
             f"clip {h.clip_id} {h.file_name} @ {h.start_s:.2f}-{h.end_s:.2f}s{child}: {h.snippet}"

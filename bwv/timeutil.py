@@ -40,3 +40,12 @@ def as_utc(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
+
+
+def iso_z(moment: datetime | None) -> str | None:
+    """ISO 8601 UTC with a trailing Z, the form every JSON output uses (naive means UTC)."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        return moment.isoformat() + "Z"
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -28,7 +28,6 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from bwv.audit import record
-from bwv.cli_common import iso_utc
 from bwv.db import session_scope
 from bwv.errors import BwvError, NotFound
 from bwv.models import (
@@ -40,6 +39,7 @@ from bwv.models import (
     Incident,
     LinkDecision,
 )
+from bwv.timeutil import iso_z
 from compliance.audit_log import ChainReport, event_record, iter_events, walk_chain
 from ingest.store import READ_ONLY, copy_hashing, sha256_file
 
@@ -304,7 +304,7 @@ def compliance_verdict(incident_ref: str, *, engine: Engine, actor: str) -> dict
 
 
 def _plain(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: iso_utc(v) if isinstance(v, datetime) else v for k, v in values.items()}
+    return {k: iso_z(v) if isinstance(v, datetime) else v for k, v in values.items()}
 
 
 def _publish(
@@ -529,7 +529,7 @@ def _export_info(
     return {
         "format": "bwv-disclosure/1",
         "incident_ref": plan.incident["incident_ref"],
-        "exported_at": iso_utc(datetime.now(UTC)),
+        "exported_at": iso_z(datetime.now(UTC)),
         "exported_by": actor,
         "tool": f"bwv {_version()}",
         "derivatives_only": only,

@@ -22,11 +22,10 @@ from sqlalchemy import Engine, insert, select, update
 from sqlmodel import Session, SQLModel, col
 
 from bwv import audit
-from bwv.cli_common import iso_utc
 from bwv.db import session_scope
 from bwv.errors import BwvError, ImportRejected
 from bwv.models import Assignment, Attendance, Incident, Officer
-from bwv.timeutil import parse_time
+from bwv.timeutil import iso_z, parse_time
 from compliance.linking import LinkSummary, recompute_links
 from compliance.rawtime import checked_zone
 from compliance.tabular import RawRow, Table, read_table, rejected
@@ -280,7 +279,7 @@ def _both(values: dict[str, Any], first: str, second: str) -> bool:
 
 
 def _iso(moment: datetime | None) -> str:
-    return iso_utc(moment) or "never"
+    return iso_z(moment) or "never"
 
 
 def _duplicate_keys(spec: Spec, rows: list[Row], path: Path) -> list[str]:

@@ -18,7 +18,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import String, type_coerce
 
 from bwv.errors import BwvError
-from bwv.timeutil import local_zone
+from bwv.timeutil import as_utc, iso_z, local_zone
+
+__all__ = ["as_utc", "checked_zone", "epoch", "iso_z", "naive", "raw"]
 
 _EPOCH = datetime(1970, 1, 1)
 
@@ -41,20 +43,6 @@ def epoch(value: str | datetime | None) -> float | None:
     """Seconds since 1970 for a stored or naive-UTC timestamp."""
     moment = naive(value)
     return None if moment is None else (moment - _EPOCH).total_seconds()
-
-
-def as_utc(moment: datetime) -> datetime:
-    """An aware UTC datetime from a naive-UTC or aware one."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def iso_z(moment: datetime | None) -> str | None:
-    """ISO 8601 UTC with a trailing Z, the form every JSON output uses."""
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        return moment.isoformat() + "Z"
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def checked_zone() -> ZoneInfo:

@@ -15,12 +15,11 @@ from sqlalchemy import Engine, text
 from sqlmodel import Session, col, select
 
 from bwv.audit import record
-from bwv.cli_common import iso_utc
 from bwv.db import session_scope
 from bwv.errors import BwvError, NotFound
 from bwv.models import Clip, ClipField, SpeechRegion, TranscriptSegment
-
-CHILD_THRESHOLD = 0.5
+from bwv.timeutil import iso_z
+from ingest.config import CHILD_THRESHOLD
 
 
 @dataclass(frozen=True)
@@ -106,7 +105,7 @@ def _summary(clip: Clip) -> ClipSummary:
         status=clip.status,
         device_serial=clip.device_serial,
         officer_id=clip.officer_id,
-        started_at=iso_utc(clip.started_at),
+        started_at=iso_z(clip.started_at),
         duration_s=clip.duration_s,
         audio_state=clip.audio_state,
         speech_seconds=clip.speech_seconds,
@@ -147,7 +146,7 @@ def _clip_dict(clip: Clip) -> dict[str, Any]:
     data = clip.model_dump()
     data["tags"] = json.loads(data.pop("tags_json") or "{}")
     for key in ("started_at", "ended_at", "ingested_at"):
-        data[key] = iso_utc(data[key])
+        data[key] = iso_z(data[key])
     return data
 
 

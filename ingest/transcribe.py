@@ -106,14 +106,17 @@ def _transcribe_batch(transcriber: Transcriber, windows: list[Window]) -> list[S
 def _window_segments(
     transcriber: Transcriber, window: Window, result: Any, voice_input: Any
 ) -> list[Segment]:
+    from faster_whisper.transcribe import get_compression_ratio
+
     tokens = result.sequences_ids[0]
-    avg_logprob = result.scores[0] * (len(tokens) ** 1.0) / (len(tokens) + 1)
+    # faster-whisper's average log-probability (its length penalty is 1).
+    avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)
     if result.no_speech_prob > NO_SPEECH_THRESHOLD and avg_logprob < LOW_LOGPROB:
         return []
     spans = [
         s for s in split_by_timestamps(transcriber.tokenizer, tokens, window.duration_s) if s[2]
     ]
-    spans = [s for s in spans if _compression_ratio(s[2]) <= MAX_COMPRESSION]
+    spans = [s for s in spans if get_compression_ratio(s[2]) <= MAX_COMPRESSION]
     child = _child_probabilities(transcriber.voice, voice_input, spans)
     confidence = math.exp(min(avg_logprob, 0.0))
     return [
@@ -164,10 +167,3 @@ def _child_probabilities(
         [segment_embedding(frames, encoder.frame_slice(s, e), mel) for s, e, _ in spans]
     )
     return [round(float(p), 4) for p in voice.probabilities(embeddings)]
-
-
-def _compression_ratio(text: str) -> float:
-    import zlib
-
-    data = text.encode("utf-8")
-    return len(data) / max(len(zlib.compress(data)), 1)

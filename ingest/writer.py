@@ -12,14 +12,13 @@ import json
 from datetime import timedelta
 
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from bwv.audit import record
 from bwv.db import session_scope
 from bwv.models import Clip, ClipField, Derivative, SpeechRegion, TranscriptSegment
+from ingest.config import CHILD_THRESHOLD
 from ingest.pipeline import FileResult
-
-CHILD_THRESHOLD = 0.5
 
 
 def store_result(result: FileResult, *, engine: Engine, actor: str) -> int | None:
@@ -149,7 +148,3 @@ def _audit_details(result: FileResult) -> dict[str, object]:
     if result.provenance.warnings:
         details["warnings"] = list(result.provenance.warnings)
     return details
-
-
-def clip_by_hash(session: Session, sha256: str) -> Clip | None:
-    return session.exec(select(Clip).where(Clip.sha256 == sha256)).first()
