@@ -40,10 +40,8 @@ from bwv.models import (
     Officer,
     TranscriptSegment,
 )
-from compliance.facts import Period
 from compliance.linking import recompute_links
-from compliance.output import render_report
-from compliance.report import build_report
+from compliance.output import ReportRequest, produce_report
 
 CLIP_TABLE = Clip.__table__  # type: ignore[attr-defined]
 LINK_TABLE = ClipLink.__table__  # type: ignore[attr-defined]
@@ -149,9 +147,9 @@ def _link(engine: Engine) -> None:
 
 
 def _report(engine: Engine, fmt: str, by: str | None) -> None:
-    report = build_report(engine=engine, actor="bench", period=Period())
-    rendered = render_report(report, fmt=fmt, by=by)
-    print(f"  report: {len(report.verdicts):,} incidents, {len(rendered) / 1e6:.1f} MB {fmt}")
+    request = ReportRequest(fmt=fmt, by=by)
+    report, rendered = produce_report(request, engine=engine, actor="bench")
+    print(f"  report: {report.tally.incidents:,} incidents, {len(rendered) / 1e6:.1f} MB {fmt}")
 
 
 def _cli(database: Path, folder: Path, *options: str) -> float:

@@ -126,17 +126,10 @@ def report_command(
     Incidents reported from --since (inclusive) until --until (exclusive). Exits 1 when
     any incident is non-compliant, 0 otherwise, 2 on error.
     """
-    from compliance.facts import Period
-    from compliance.output import render_report, write_output
-    from compliance.report import build_report
+    from compliance.output import ReportRequest, produce_report, write_output
 
-    report = build_report(
-        engine=app.engine,
-        actor=app.actor,
-        period=Period(since=since, until=until),
-        policy_path=policy_path,
-    )
-    text = render_report(report, fmt=fmt, by=by)
+    request = ReportRequest(since, until, fmt, by, policy_path)
+    report, text = produce_report(request, engine=app.engine, actor=app.actor)
     if output is None:
         click.echo(text, nl=not text.endswith("\n"))
     else:

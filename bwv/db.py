@@ -53,8 +53,13 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+READ_ONLY = "bwv_read_only"
+
+
 def _on_sqlite_begin(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # A reader takes no write lock, so long reports never hold up ingest or each other.
+    read_only = connection.get_execution_options().get(READ_ONLY, False)
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 @cache
@@ -105,6 +110,19 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         session.rollback()
         raise
     finally:
+        session.close()
+
+
+@contextmanager
+def read_scope(engine: Engine) -> Iterator[Session]:
+    """One read-only transaction: a consistent snapshot that holds no write lock."""
+    session = Session(engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
+    try:
+        yield session
+    except SQLAlchemyError as exc:
+        raise CatalogueError(f"catalogue read failed: {_reason(exc)}") from exc
+    finally:
+        session.rollback()
         session.close()
 
 

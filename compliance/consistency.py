@@ -9,20 +9,15 @@ rate is more than `flag_below_points` percentage points below the force-wide rat
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
 from statistics import median
 
-from bwv.timeutil import local_zone
 from compliance.facts import OfficerFacts
 from compliance.policy import Policy
-from compliance.rawtime import as_utc
-from compliance.verdicts import FINDINGS, AttendanceOutcome, IncidentVerdict
+from compliance.tally import GROUPINGS, UNKNOWN, GroupCounts, Tally
+from compliance.verdicts import FINDINGS
 
-GROUPINGS = ("officer", "team", "station", "type", "month")
-UNKNOWN = "(not in officers list)"
+__all__ = ["GROUPINGS", "UNKNOWN", "ConsistencyView", "GroupStats", "consistency", "force_stats"]
 ACTIVATION_FLAG = "ACTIVATION_BELOW_FORCE"
 CHILD_VOICE_FLAG = "CHILD_VOICE_BELOW_FORCE"
 
@@ -50,33 +45,21 @@ class ConsistencyView:
     rule: str
 
 
-Pair = tuple[IncidentVerdict, AttendanceOutcome]
-
-
 def consistency(
-    verdicts: list[IncidentVerdict],
-    officers: dict[str, OfficerFacts],
-    policy: Policy,
-    by: str,
+    tally: Tally, officers: dict[str, OfficerFacts], policy: Policy, by: str
 ) -> ConsistencyView:
     """Per-group figures over applicable attendances, flagged against the force-wide rate."""
-    pairs = _pairs(verdicts)
-    force = _stats("force", "Force-wide", pairs, None, policy)
-    key_of, label_of = _grouping(by, officers)
-    grouped: dict[str, list[Pair]] = defaultdict(list)
-    for pair in pairs:
-        grouped[key_of(pair)].append(pair)
-    groups = [_stats(key, label_of(key), items, force, policy) for key, items in grouped.items()]
+    force = force_stats(tally, policy)
+    groups = [
+        _stats(key, _label(key, by, officers), counts, force, policy)
+        for key, counts in tally.groups[by].items()
+    ]
     return ConsistencyView(by=by, force=force, groups=_ordered(groups, by), rule=flag_rule(policy))
 
 
-def force_stats(verdicts: list[IncidentVerdict], policy: Policy) -> GroupStats:
+def force_stats(tally: Tally, policy: Policy) -> GroupStats:
     """The force-wide figures over every applicable attendance."""
-    return _stats("force", "Force-wide", _pairs(verdicts), None, policy)
-
-
-def _pairs(verdicts: list[IncidentVerdict]) -> list[Pair]:
-    return [(v, outcome) for v in verdicts if v.applicable for outcome in v.attendances]
+    return _stats("force", "Force-wide", tally.force, None, policy)
 
 
 def flag_rule(policy: Policy) -> str:
@@ -87,62 +70,27 @@ def flag_rule(policy: Policy) -> str:
     )
 
 
-def _grouping(
-    by: str, officers: dict[str, OfficerFacts]
-) -> tuple[Callable[[Pair], str], Callable[[str], str]]:
-    zone = local_zone()
-
-    def officer_attr(name: str) -> Callable[[Pair], str]:
-        def key(pair: Pair) -> str:
-            found = officers.get(pair[1].officer_id)
-            return getattr(found, name) if found else UNKNOWN
-
-        return key
-
-    keys: dict[str, Callable[[Pair], str]] = {
-        "officer": lambda pair: pair[1].officer_id,
-        "team": officer_attr("team"),
-        "station": officer_attr("station"),
-        "type": lambda pair: pair[0].incident.type,
-        "month": lambda pair: (
-            as_utc(pair[0].incident.reported_at).astimezone(zone).strftime("%Y-%m")
-        ),
-    }
-
-    def label(key: str) -> str:
-        if by == "officer" and key in officers:
-            return f"{key} {officers[key].name}"
-        return key
-
-    return keys[by], label
-
-
-def _month(reported: datetime, zone: tzinfo) -> str:
-    return as_utc(reported).astimezone(zone).strftime("%Y-%m")
+def _label(key: str, by: str, officers: dict[str, OfficerFacts]) -> str:
+    if by == "officer" and key in officers:
+        return f"{key} {officers[key].name}"
+    return key
 
 
 def _stats(
-    key: str, label: str, pairs: list[Pair], force: GroupStats | None, policy: Policy
+    key: str, label: str, counts: GroupCounts, force: GroupStats | None, policy: Policy
 ) -> GroupStats:
-    outcomes = [outcome for _, outcome in pairs]
-    recorded = sum(1 for o in outcomes if o.recorded)
-    voiced = sum(1 for o in outcomes if o.child_voice)
-    delays = [o.start_delay_s for o in outcomes if o.start_delay_s is not None]
-    counts = dict.fromkeys(FINDINGS, 0)
-    for outcome in outcomes:
-        for finding in outcome.findings:
-            counts[finding.code] += 1
+    delays = counts.start_delays
     stats = GroupStats(
         group=key,
         label=label,
-        incidents=len({v.incident.incident_ref for v, _ in pairs}),
-        applicable_attendances=len(outcomes),
-        recorded=recorded,
-        activation_rate=_rate(recorded, len(outcomes)),
-        child_voice_captured=voiced,
-        child_voice_rate=_rate(voiced, len(outcomes)),
+        incidents=counts.incidents,
+        applicable_attendances=counts.attendances,
+        recorded=counts.recorded,
+        activation_rate=_rate(counts.recorded, counts.attendances),
+        child_voice_captured=counts.child_voice,
+        child_voice_rate=_rate(counts.child_voice, counts.attendances),
         median_start_delay_s=round(median(delays), 1) if delays else None,
-        findings=counts,
+        findings={code: counts.findings[code] for code in FINDINGS},
         flags=[],
     )
     return _flagged(stats, force, policy) if force else stats

@@ -8,16 +8,55 @@ a clear error rather than a traceback.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
+from sqlalchemy import Engine
+
 from bwv.errors import BwvError
 from compliance.bulk import paused_gc
+from compliance.consistency import GROUPINGS
+from compliance.facts import Period
 from compliance.render import render_csv, render_groups_csv, render_groups_table, render_table
-from compliance.report import Report, consistency_json, report_json
+from compliance.report import Report, build_report, consistency_json, report_json
 from compliance.report_html import render_html
 
 FORMATS = ("table", "csv", "json", "html")
+
+
+@dataclass(frozen=True)
+class ReportRequest:
+    since: datetime | None = None
+    until: datetime | None = None
+    fmt: str = "table"
+    by: str | None = None
+    policy_path: Path | None = None
+
+
+def produce_report(request: ReportRequest, *, engine: Engine, actor: str) -> tuple[Report, str]:
+    """The report `bwv report` asks for, built keeping only what its rendering needs."""
+    keep, groupings = _needed(request.fmt, request.by)
+    report = build_report(
+        engine=engine,
+        actor=actor,
+        period=Period(request.since, request.until),
+        policy_path=request.policy_path,
+        keep=keep,
+        groupings=groupings,
+    )
+    return report, render_report(report, fmt=request.fmt, by=request.by)
+
+
+def _needed(fmt: str, by: str | None) -> tuple[str, tuple[str, ...]]:
+    """What of the judged incidents a rendering uses, and which `--by` views."""
+    if fmt == "html":
+        return "verdicts", GROUPINGS
+    if by:
+        return "tally", (by,)
+    return ("json" if fmt == "json" else "verdicts"), ()
 
 
 def render_report(report: Report, *, fmt: str, by: str | None = None) -> str:
@@ -42,20 +81,19 @@ def _rendered(report: Report, fmt: str, by: str | None) -> str:
 
 
 LISTS = ("incidents", "unassigned_clips", "groups")
-_ITEM_ENCODER = json.JSONEncoder(ensure_ascii=False)  # built once: C encoder, no indent
 
 
 def contract_json(data: dict[str, Any]) -> str:
     """Indented JSON with one line per incident (or group, or clip).
 
     Python's indenting encoder is pure Python and takes tens of seconds on a force's
-    year; each list item is encoded compactly by the C encoder instead, which also
-    keeps the file readable and greppable one incident per line.
+    year; each list item is encoded compactly by orjson instead (or arrives encoded, as
+    an `orjson.Fragment`), which also keeps the file greppable one incident per line.
     """
     parts = []
     for key, value in data.items():
         if key in LISTS and isinstance(value, list) and value:
-            items = ",\n    ".join(map(_ITEM_ENCODER.encode, value))
+            items = b",\n    ".join(map(orjson.dumps, value)).decode()
             body = f"[\n    {items}\n  ]"
         else:
             body = json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n  ")

@@ -9,28 +9,34 @@ other formats (table, CSV, HTML) are renderings of the same objects.
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, exists, or_, select
 from sqlmodel import Session
 
 from bwv import audit
-from bwv.db import session_scope
+from bwv.db import read_scope, session_scope
 from bwv.errors import NotFound
 from bwv.models import Assignment, Clip, Incident, utc_now
-from compliance.bulk import paused_gc
-from compliance.consistency import ConsistencyView, GroupStats, consistency, force_stats
-from compliance.facts import Evidence, LinkFacts, OfficerFacts, Period, load_evidence
+from compliance.consistency import (
+    GROUPINGS,
+    ConsistencyView,
+    GroupStats,
+    consistency,
+    force_stats,
+)
+from compliance.facts import LinkFacts, OfficerFacts, Period, load_evidence, load_officers
 from compliance.linking import recompute_links
+from compliance.parts import Judging, judge_period
 from compliance.policy import Policy, load_policy
 from compliance.rawtime import checked_zone, iso_z, naive, raw
+from compliance.tally import Tally
 from compliance.verdicts import (
     FINDINGS,
-    NON_COMPLIANT,
     REASONS,
     VERDICTS,
     AttendanceOutcome,
@@ -51,45 +57,70 @@ class UnassignedClip:
 
 @dataclass(frozen=True)
 class Report:
+    """A period's verdicts. Incidents come as `verdicts` (objects, for the table, CSV and
+    HTML renderings) or as `incident_entries` (the JSON contract's entries, encoded),
+    whichever `build_report` was asked to keep; `tally` always covers every incident."""
+
     generated_at: datetime
     policy: Policy
     period: Period
-    verdicts: list[IncidentVerdict]
+    tally: Tally
     officers: dict[str, OfficerFacts]
     unassigned: list[UnassignedClip]
+    verdicts: list[IncidentVerdict] = field(default_factory=list)
+    incident_entries: list[bytes] = field(default_factory=list)
 
     @property
     def non_compliant(self) -> int:
-        return sum(1 for v in self.verdicts if v.verdict == NON_COMPLIANT)
+        return self.tally.non_compliant
 
     def view(self, by: str) -> ConsistencyView:
-        return consistency(self.verdicts, self.officers, self.policy, by)
+        return consistency(self.tally, self.officers, self.policy, by)
 
 
 def build_report(
-    *, engine: Engine, actor: str, period: Period, policy_path: Path | None = None
+    *,
+    engine: Engine,
+    actor: str,
+    period: Period,
+    policy_path: Path | None = None,
+    keep: str = "verdicts",
+    groupings: tuple[str, ...] = GROUPINGS,
 ) -> Report:
-    """Judges every incident reported in `period`; a named policy relinks with its window."""
+    """Judges every incident reported in `period`; a named policy relinks with its window.
+
+    `keep` says what the caller renders: "verdicts" (objects), "json" (encoded contract
+    entries) or "tally" (the summary and the `groupings` views only); the last two are
+    judged in parallel parts when the period is large.
+    """
     checked_zone()  # months and local times need it; fail before any work
     policy = load_policy(policy_path)
-    with paused_gc(), session_scope(engine) as session:
-        if policy_path is not None:
+    if policy_path is not None:
+        with session_scope(engine) as session:
             recompute_links(session, policy=policy)
-        evidence = load_evidence(session, policy=policy, period=period)
-        report = _assemble(session, evidence, policy, period)
+    encode = encode_incident if keep == "json" else None
+    judging = Judging(policy, keep == "verdicts", encode, groupings)
+    judged = judge_period(engine, judging, period)
+    with read_scope(engine) as session:
+        officers, unassigned = load_officers(session), unassigned_clips(session, period)
+    report = Report(
+        generated_at=utc_now(),
+        policy=policy,
+        period=period,
+        tally=judged.tally,
+        officers=officers,
+        unassigned=unassigned,
+        verdicts=judged.verdicts,
+        incident_entries=judged.ordered_entries(),
+    )
+    with session_scope(engine) as session:
         _audit(report, session=session, actor=actor)
     return report
 
 
-def _assemble(session: Session, evidence: Evidence, policy: Policy, period: Period) -> Report:
-    return Report(
-        generated_at=utc_now(),
-        policy=policy,
-        period=period,
-        verdicts=judge_all(evidence, policy),
-        officers=evidence.officers,
-        unassigned=unassigned_clips(session, period),
-    )
+def encode_incident(verdict: IncidentVerdict) -> bytes:
+    """One entry of the report's `incidents` list, as compact JSON."""
+    return orjson.dumps(report_incident_json(verdict))
 
 
 def unassigned_clips(session: Session, period: Period) -> list[UnassignedClip]:
@@ -127,7 +158,7 @@ def _audit(report: Report, *, session: Session, actor: str) -> None:
         details={
             "since": iso_z(report.period.since),
             "until": iso_z(report.period.until),
-            "incidents": len(report.verdicts),
+            "incidents": report.tally.incidents,
             "non_compliant": report.non_compliant,
             "policy": report.policy.source,
         },
@@ -171,9 +202,14 @@ def report_json(report: Report) -> dict[str, Any]:
         "policy": report.policy.as_dict(),
         "summary": summary(report),
         "officers": officers_json(report.officers),
-        "incidents": [report_incident_json(v) for v in report.verdicts],
+        "incidents": [orjson.Fragment(entry) for entry in incident_entries(report)],
         "unassigned_clips": [_unassigned_json(clip) for clip in report.unassigned],
     }
+
+
+def incident_entries(report: Report) -> list[bytes]:
+    """The `incidents` list encoded, however the report was built."""
+    return report.incident_entries or [encode_incident(v) for v in report.verdicts]
 
 
 def officers_json(officers: dict[str, OfficerFacts]) -> dict[str, dict[str, str]]:
@@ -184,26 +220,23 @@ def officers_json(officers: dict[str, OfficerFacts]) -> dict[str, dict[str, str]
 
 
 def summary(report: Report) -> dict[str, Any]:
-    verdicts = Counter(v.verdict for v in report.verdicts)
-    reasons = Counter(r.code for v in report.verdicts for r in v.reasons)
-    findings = Counter(f.code for v in report.verdicts for f in v.findings)
-    force = force_stats(report.verdicts, report.policy)
-    links = [link for v in report.verdicts for link in v.evidence.links]
+    tally = report.tally
+    force = force_stats(tally, report.policy)
     return {
         "contract_version": CONTRACT_VERSION,
         "since": iso_z(report.period.since),
         "until": iso_z(report.period.until),
-        "incidents": len(report.verdicts),
-        "applicable": sum(1 for v in report.verdicts if v.applicable),
-        "verdicts": {name: verdicts.get(name, 0) for name in VERDICTS},
-        "reasons": {code: reasons.get(code, 0) for code in REASONS},
-        "officer_findings": {code: findings.get(code, 0) for code in FINDINGS},
+        "incidents": tally.incidents,
+        "applicable": tally.applicable,
+        "verdicts": {name: tally.verdicts[name] for name in VERDICTS},
+        "reasons": {code: tally.reasons[code] for code in REASONS},
+        "officer_findings": {code: tally.findings[code] for code in FINDINGS},
         "applicable_attendances": force.applicable_attendances,
         "activation_rate": force.activation_rate,
         "child_voice_capture_rate": force.child_voice_rate,
-        "linked_clips": len({link.clip.clip_id for link in links}),
-        "ambiguous_links": sum(1 for link in links if link.ambiguous),
-        "manual_links": sum(1 for link in links if link.source == "manual"),
+        "linked_clips": len(tally.linked_clips),
+        "ambiguous_links": tally.ambiguous_links,
+        "manual_links": tally.manual_links,
         "unassigned_clips": len(report.unassigned),
     }
 

@@ -22,6 +22,8 @@ from compliance_helpers import (
 
 from bwv.cli import main
 from bwv.db import session_scope
+from compliance import parts
+from compliance.facts import Period
 
 NASTY = '<script>alert("x")</script>'
 
@@ -88,6 +90,29 @@ def test_json_contract(db: Path) -> None:
     assert (clip["link_source"], clip["ambiguous"], clip["overlap_s"]) == ("auto", False, 590.0)
     assert clip["child_speech_seconds"] == 3.0
     assert "attendance" not in worst  # per-attendance figures are in `bwv incident --json`
+
+
+def _without_time(text: str) -> dict[str, object]:
+    data = json.loads(text)
+    data.pop("generated_at")
+    return dict(data)
+
+
+@pytest.mark.parametrize("options", [(), ("--by", "team"), ("--by", "month")])
+def test_report_judged_in_parallel_parts_is_the_same(
+    db: Path, monkeypatch: pytest.MonkeyPatch, options: tuple[str, ...]
+) -> None:
+    whole = bwv(db, "report", "--format", "json", *options)
+    monkeypatch.setattr(parts, "MIN_PART_INCIDENTS", 1)
+    monkeypatch.setattr(parts, "_usable_cores", lambda: 3)
+    cut = parts._split(make_engine(db.parent), Period(), 3)
+    assert [(p.since is None, p.until is None) for p in cut] == [
+        (True, False), (False, False), (False, True),
+    ]  # fmt: skip
+    in_parts = bwv(db, "report", "--format", "json", *options)
+    assert (whole.exit_code, in_parts.exit_code) == (1, 1)
+    assert isinstance(in_parts.exception, SystemExit)  # not an error
+    assert _without_time(in_parts.stdout) == _without_time(whole.stdout)
 
 
 def test_exit_status_is_zero_without_non_compliance(db: Path) -> None:
