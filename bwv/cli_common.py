@@ -98,12 +98,10 @@ def emit_json(data: Any) -> None:
 
 
 def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        from bwv.timeutil import iso_z
-
-        return iso_z(value)
     if hasattr(value, "__dataclass_fields__"):
         from dataclasses import asdict
 
         return asdict(value)
-    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+    from bwv.timeutil import json_time
+
+    return json_time(value)

@@ -129,11 +129,11 @@ def report_command(
     from compliance.output import ReportRequest, produce_report, write_output
 
     request = ReportRequest(since, until, fmt, by, policy_path)
-    report, text = produce_report(request, engine=app.engine, actor=app.actor)
+    report, rendered = produce_report(request, engine=app.engine, actor=app.actor)
     if output is None:
-        click.echo(text, nl=not text.endswith("\n"))
+        click.echo(rendered, nl=not rendered.endswith(b"\n"))
     else:
-        write_output(text, output)
+        write_output(rendered, output)
         click.echo(f"Wrote {fmt} report to {output}", err=True)
     raise SystemExit(1 if report.non_compliant else 0)
 

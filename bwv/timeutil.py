@@ -49,3 +49,10 @@ def iso_z(moment: datetime | None) -> str | None:
     if moment.tzinfo is None:
         return moment.isoformat() + "Z"
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def json_time(value: object) -> str:
+    """`default=` for `json.dumps`: datetimes as `iso_z`, anything else refused."""
+    if isinstance(value, datetime):
+        return iso_z(value)  # type: ignore[return-value]
+    raise TypeError(f"cannot encode {type(value).__name__} as JSON")

@@ -39,7 +39,7 @@ from bwv.models import (
     Incident,
     LinkDecision,
 )
-from bwv.timeutil import iso_z
+from bwv.timeutil import iso_z, json_time
 from compliance.audit_log import ChainReport, event_record, iter_events, walk_chain
 from ingest.store import READ_ONLY, copy_hashing, sha256_file
 
@@ -495,7 +495,7 @@ def _write_document(staging: Path, name: str, text: str) -> ExportedFile:
 
 
 def _json_text(body: Any) -> str:
-    return json.dumps(body, indent=2, ensure_ascii=False, default=str) + "\n"
+    return json.dumps(body, indent=2, ensure_ascii=False, default=json_time) + "\n"
 
 
 def audit_excerpt(engine: Engine, plan: ExportPlan, chain: ChainReport) -> dict[str, Any]:

@@ -122,5 +122,5 @@ def _write_reports(report: Report, folder: Path) -> tuple[Path, Path]:
     html_path = folder / "report.html"
     json_path = folder / "report.json"
     html_path.write_text(render_html(report), encoding="utf-8")
-    json_path.write_text(contract_json(report_json(report)), encoding="utf-8")
+    json_path.write_bytes(contract_json(report_json(report)))
     return html_path, json_path

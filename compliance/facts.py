@@ -13,10 +13,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, exists, func, or_, select
 from sqlmodel import Session
 
-from bwv.models import Attendance, Clip, ClipLink, Incident, Officer, TranscriptSegment
+from bwv.models import (
+    Assignment,
+    Attendance,
+    Clip,
+    ClipLink,
+    Incident,
+    Officer,
+    TranscriptSegment,
+)
 from compliance.linking import AssignmentIndex, load_assignments
 from compliance.policy import Policy
 from compliance.rawtime import naive, raw
@@ -91,6 +99,14 @@ class IncidentEvidence:
 
 
 @dataclass(frozen=True)
+class UnassignedClip:
+    clip_id: int
+    file_name: str
+    device_serial: str | None
+    started_at: datetime | None
+
+
+@dataclass(frozen=True)
 class Evidence:
     incidents: list[IncidentEvidence]
     officers: dict[str, OfficerFacts]
@@ -109,8 +125,10 @@ def load_evidence(
         by_ref[ref].links.append(link)
     # Sorted here rather than in SQL: per-incident lists are short, a global sort is not.
     for item in by_ref.values():
-        item.attendance.sort(key=lambda a: (a.arrived_at, a.officer_id))
-        item.links.sort(key=_link_order)
+        if len(item.attendance) > 1:
+            item.attendance.sort(key=lambda a: (a.arrived_at, a.officer_id))
+        if len(item.links) > 1:
+            item.links.sort(key=_link_order)
     return Evidence(
         incidents=list(by_ref.values()),
         officers=load_officers(session),
@@ -261,3 +279,29 @@ def load_officers(session: Session) -> dict[str, OfficerFacts]:
     c = Officer.__table__.c  # type: ignore[attr-defined]
     query = select(c.officer_id, c.name, c.team, c.station)
     return {row[0]: OfficerFacts(*row) for row in session.execute(query)}
+
+
+def unassigned_clips(session: Session, period: Period) -> list[UnassignedClip]:
+    """Clips in the period whose officer is unknown: no sidecar officer, camera not assigned.
+
+    One set-based query: the per-clip assignment lookup runs inside the database on the
+    assignment's device index (timestamps are stored in one sortable text form).
+    """
+    c = Clip.__table__.c  # type: ignore[attr-defined]
+    a = Assignment.__table__.c  # type: ignore[attr-defined]
+    assigned = exists().where(
+        a.device_serial == c.device_serial,
+        a.issued_at <= c.started_at,
+        or_(a.returned_at.is_(None), a.returned_at > c.started_at),
+    )
+    query = select(c.id, c.file_name, c.device_serial, raw(c.started_at)).where(
+        or_(c.officer_id.is_(None), c.officer_id == ""), c.started_at.is_not(None), ~assigned
+    )
+    if period.since is not None:
+        query = query.where(c.started_at >= period.since)
+    if period.until is not None:
+        query = query.where(c.started_at < period.until)
+    return [
+        UnassignedClip(clip_id, name, serial, naive(started))
+        for clip_id, name, serial, started in session.execute(query.order_by(c.started_at, c.id))
+    ]

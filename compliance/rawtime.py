@@ -20,9 +20,9 @@ from sqlalchemy import String, type_coerce
 from bwv.errors import BwvError
 from bwv.timeutil import as_utc, iso_z, local_zone
 
-__all__ = ["as_utc", "checked_zone", "epoch", "iso_z", "naive", "raw"]
+__all__ = ["EPOCH", "as_utc", "checked_zone", "epoch", "iso_z", "naive", "raw"]
 
-_EPOCH = datetime(1970, 1, 1)
+EPOCH = datetime(1970, 1, 1)  # naive UTC, like the facts it is subtracted from
 
 
 def raw(column: Any) -> Any:
@@ -42,7 +42,7 @@ def naive(value: str | datetime | None) -> datetime | None:
 def epoch(value: str | datetime | None) -> float | None:
     """Seconds since 1970 for a stored or naive-UTC timestamp."""
     moment = naive(value)
-    return None if moment is None else (moment - _EPOCH).total_seconds()
+    return None if moment is None else (moment - EPOCH).total_seconds()
 
 
 def checked_zone() -> ZoneInfo:

@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, exists, or_, select
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 from bwv import audit
 from bwv.db import read_scope, session_scope
 from bwv.errors import NotFound
-from bwv.models import Assignment, Clip, Incident, utc_now
+from bwv.models import Incident, utc_now
 from compliance.consistency import (
     GROUPINGS,
     ConsistencyView,
@@ -29,11 +29,18 @@ from compliance.consistency import (
     consistency,
     force_stats,
 )
-from compliance.facts import LinkFacts, OfficerFacts, Period, load_evidence, load_officers
+from compliance.facts import (
+    LinkFacts,
+    OfficerFacts,
+    Period,
+    UnassignedClip,
+    load_evidence,
+    load_officers,
+)
 from compliance.linking import recompute_links
 from compliance.parts import Judging, judge_period
 from compliance.policy import Policy, load_policy
-from compliance.rawtime import checked_zone, iso_z, naive, raw
+from compliance.rawtime import checked_zone, iso_z
 from compliance.tally import Tally
 from compliance.verdicts import (
     FINDINGS,
@@ -48,17 +55,10 @@ CONTRACT_VERSION = 1
 
 
 @dataclass(frozen=True)
-class UnassignedClip:
-    clip_id: int
-    file_name: str
-    device_serial: str | None
-    started_at: datetime | None
-
-
-@dataclass(frozen=True)
 class Report:
     """A period's verdicts. Incidents come as `verdicts` (objects, for the table, CSV and
-    HTML renderings) or as `incident_entries` (the JSON contract's entries, encoded),
+    HTML renderings) or as `incident_entries` (the JSON contract's entries, encoded, in
+    runs joined by `ENTRY_SEPARATOR`),
     whichever `build_report` was asked to keep; `tally` always covers every incident."""
 
     generated_at: datetime
@@ -99,17 +99,17 @@ def build_report(
         with session_scope(engine) as session:
             recompute_links(session, policy=policy)
     encode = encode_incident if keep == "json" else None
-    judging = Judging(policy, keep == "verdicts", encode, groupings)
+    judging = Judging(policy, keep == "verdicts", encode, ENTRY_SEPARATOR, groupings)
     judged = judge_period(engine, judging, period)
     with read_scope(engine) as session:
-        officers, unassigned = load_officers(session), unassigned_clips(session, period)
+        officers = load_officers(session)
     report = Report(
         generated_at=utc_now(),
         policy=policy,
         period=period,
         tally=judged.tally,
         officers=officers,
-        unassigned=unassigned,
+        unassigned=judged.unassigned,
         verdicts=judged.verdicts,
         incident_entries=judged.ordered_entries(),
     )
@@ -120,34 +120,11 @@ def build_report(
 
 def encode_incident(verdict: IncidentVerdict) -> bytes:
     """One entry of the report's `incidents` list, as compact JSON."""
-    return orjson.dumps(report_incident_json(verdict))
+    return orjson.dumps(report_incident_json(verdict), option=JSON_TIMES)
 
 
-def unassigned_clips(session: Session, period: Period) -> list[UnassignedClip]:
-    """Clips in the period whose officer is unknown: no sidecar officer, camera not assigned.
-
-    One set-based query: the per-clip assignment lookup runs inside the database on the
-    assignment's device index (timestamps are stored in one sortable text form).
-    """
-    c = Clip.__table__.c  # type: ignore[attr-defined]
-    a = Assignment.__table__.c  # type: ignore[attr-defined]
-    assigned = exists().where(
-        a.device_serial == c.device_serial,
-        a.issued_at <= c.started_at,
-        or_(a.returned_at.is_(None), a.returned_at > c.started_at),
-    )
-    query = select(c.id, c.file_name, c.device_serial, raw(c.started_at)).where(
-        or_(c.officer_id.is_(None), c.officer_id == ""), c.started_at.is_not(None), ~assigned
-    )
-    if period.since is not None:
-        query = query.where(c.started_at >= period.since)
-    if period.until is not None:
-        query = query.where(c.started_at < period.until)
-    found = [
-        UnassignedClip(clip_id, name, serial, naive(started))
-        for clip_id, name, serial, started in session.execute(query.order_by(c.started_at, c.id))
-    ]
-    return found
+# Naive datetimes in the report are UTC; written as ISO 8601 with a trailing Z.
+JSON_TIMES = orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z
 
 
 def _audit(report: Report, *, session: Session, actor: str) -> None:
@@ -202,9 +179,17 @@ def report_json(report: Report) -> dict[str, Any]:
         "policy": report.policy.as_dict(),
         "summary": summary(report),
         "officers": officers_json(report.officers),
-        "incidents": [orjson.Fragment(entry) for entry in incident_entries(report)],
+        "incidents": Encoded(incident_entries(report)),
         "unassigned_clips": [_unassigned_json(clip) for clip in report.unassigned],
     }
+
+
+class Encoded(list[bytes]):
+    """List items already encoded (compact UTF-8 JSON), in runs joined by
+    `ENTRY_SEPARATOR`; written out as they are."""
+
+
+ENTRY_SEPARATOR = b",\n    "  # one list item per line, as `output.contract_json` lays out
 
 
 def incident_entries(report: Report) -> list[bytes]:
@@ -261,7 +246,7 @@ def report_incident_json(verdict: IncidentVerdict) -> dict[str, Any]:
     return {
         "incident_ref": incident.incident_ref,
         "type": incident.type,
-        "reported_at": iso_z(incident.reported_at),
+        "reported_at": incident.reported_at,
         "location": incident.location,
         "child_contact": incident.child_contact,
         "child_ages": [int(age) for age in incident.child_ages.split(";") if age],
@@ -297,8 +282,8 @@ def _attendance_json(verdict: IncidentVerdict) -> list[dict[str, Any]]:
     return [
         {
             "officer_id": att.officer_id,
-            "arrived_at": iso_z(att.arrived_at),
-            "left_at": iso_z(att.left_at),
+            "arrived_at": att.arrived_at,
+            "left_at": att.left_at,
             **_outcome_json(outcomes.get(att.officer_id)),
         }
         for att in verdict.evidence.attendance
@@ -324,8 +309,8 @@ def _clip_json(link: LinkFacts) -> dict[str, Any]:
         "file_name": clip.file_name,
         "officer_id": link.officer_id,
         "device_serial": clip.device_serial,
-        "started_at": iso_z(clip.started_at),
-        "ended_at": iso_z(clip.ended_at),
+        "started_at": clip.started_at,
+        "ended_at": clip.ended_at,
         "status": clip.status,
         "failure_reason": clip.failure_reason,
         "audio_state": clip.audio_state,
@@ -342,7 +327,7 @@ def _unassigned_json(clip: UnassignedClip) -> dict[str, Any]:
         "clip_id": clip.clip_id,
         "file_name": clip.file_name,
         "device_serial": clip.device_serial,
-        "started_at": iso_z(clip.started_at),
+        "started_at": clip.started_at,
     }
 
 

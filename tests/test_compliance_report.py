@@ -102,10 +102,15 @@ def _without_time(text: str) -> dict[str, object]:
 def test_report_judged_in_parallel_parts_is_the_same(
     db: Path, monkeypatch: pytest.MonkeyPatch, options: tuple[str, ...]
 ) -> None:
+    engine = make_engine(db.parent)
+    with session_scope(engine) as session:  # unassigned clips fall in the first and last part
+        add_clip(session, serial="SPARE1", start="2024-01-02T08:00:00", seconds=60)
+        add_clip(session, serial="SPARE2", start="2024-08-02T08:00:00", seconds=60)
     whole = bwv(db, "report", "--format", "json", *options)
+    assert json.loads(whole.stdout)["summary"]["unassigned_clips"] == 2
     monkeypatch.setattr(parts, "MIN_PART_INCIDENTS", 1)
     monkeypatch.setattr(parts, "_usable_cores", lambda: 3)
-    cut = parts._split(make_engine(db.parent), Period(), 3)
+    cut = parts._split(engine, Period(), most=3, each_at_least=1)
     assert [(p.since is None, p.until is None) for p in cut] == [
         (True, False), (False, False), (False, True),
     ]  # fmt: skip
