@@ -45,8 +45,18 @@ def print_clip_detail(detail: Any) -> None:
     click.echo("Transcript:" if detail.transcript else "Transcript: none")
     for s in detail.transcript:
         marker = "CHILD" if s.child else "     "
-        prob = "" if s.child_probability is None else f" p(child)={s.child_probability:.2f}"
-        click.echo(f"  {s.start_s:7.2f}-{s.end_s:7.2f} {marker} {s.text}{prob}")
+        who = "   " if s.speaker is None else f"S{s.speaker + 1:<2}"
+        click.echo(f"  {s.start_s:7.2f}-{s.end_s:7.2f} {who} {marker} {s.text}{_odds(s)}")
+
+
+def _odds(segment: Any) -> str:
+    """The segment's own child probability, and its speaker's pooled one."""
+    if segment.child_probability is None:
+        return ""
+    text = f" p(child)={segment.child_probability:.2f}"
+    if segment.speaker_child_probability is not None:
+        text += f" speaker {segment.speaker_child_probability:.2f}"
+    return text
 
 
 def _print_media(clip: dict[str, Any]) -> None:

@@ -23,7 +23,7 @@ from bwv.errors import CatalogueError
 
 DEFAULT_DB = "bwv.db"
 BUSY_TIMEOUT_MS = 120_000
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 

@@ -120,6 +120,10 @@ class TranscriptSegment(SQLModel, table=True):
     # Seconds of speech inside [start_s, end_s]: less than its length when the segment
     # spans a pause that voice activity detection cut out. Child speech sums this.
     speech_s: float | None = None
+    # The clip's segments grouped by voice (0, 1, ... in order of first speech), and the
+    # child probability pooled over the speaker's segments, which child speech is judged on.
+    speaker: int | None = None
+    speaker_child_probability: float | None = None
 
 
 class Derivative(SQLModel, table=True):

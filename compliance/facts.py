@@ -253,13 +253,17 @@ def _end(
 
 
 def _child_speech(session: Session, chosen: Any, policy: Policy) -> dict[int, float]:
-    """Seconds of transcript attributed to a child, per clip, at the policy threshold."""
+    """Seconds of transcript attributed to a child, per clip, at the policy threshold:
+    judged on each segment's speaker group (pooled), or the segment alone if ungrouped."""
     s = TranscriptSegment.__table__.c  # type: ignore[attr-defined]
     link = ClipLink.__table__  # type: ignore[attr-defined]
     linked = _only(select(link.c.clip_id), link.c.incident_ref, chosen)
     query = (
         select(s.clip_id, func.sum(func.coalesce(s.speech_s, s.end_s - s.start_s)))
-        .where(s.child_probability >= policy.child_probability_threshold)
+        .where(
+            func.coalesce(s.speaker_child_probability, s.child_probability)
+            >= policy.child_probability_threshold
+        )
         .where(s.clip_id.in_(linked))
         .group_by(s.clip_id)
     )

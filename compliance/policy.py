@@ -23,7 +23,7 @@ DEFAULT_POLICY_FILE = Path(__file__).with_name("default_policy.toml")
 @dataclass(frozen=True)
 class Policy:
     min_speaking_age: int = 3
-    child_probability_threshold: float = 0.5
+    child_probability_threshold: float = 0.65
     min_child_speech_s: float = 2.0
     start_grace_s: float = 60.0
     stop_grace_s: float = 60.0

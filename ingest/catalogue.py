@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, func, text
 from sqlmodel import Session, col, select
 
 from bwv.audit import record
@@ -52,8 +52,10 @@ class SegmentView:
     end_s: float
     text: str
     confidence: float
-    child_probability: float | None
-    child: bool
+    child_probability: float | None  # the segment alone
+    child: bool  # judged on the speaker's pooled probability, as clip child speech is
+    speaker: int | None = None
+    speaker_child_probability: float | None = None
 
 
 @dataclass(frozen=True)
@@ -170,10 +172,19 @@ def _segments(session: Session, clip: Clip) -> list[SegmentView]:
             s.text,
             s.confidence,
             s.child_probability,
-            s.child_probability is not None and s.child_probability >= CHILD_THRESHOLD,
+            (p := _decision(s)) is not None and p >= CHILD_THRESHOLD,
+            s.speaker,
+            s.speaker_child_probability,
         )
         for s in _ordered(session, TranscriptSegment, clip)
     ]
+
+
+def _decision(segment: TranscriptSegment) -> float | None:
+    """The speaker's pooled probability when the segment was grouped, else its own."""
+    if segment.speaker_child_probability is not None:
+        return segment.speaker_child_probability
+    return segment.child_probability
 
 
 def search_transcripts(
@@ -193,7 +204,8 @@ def search_transcripts(
 
 _FTS_SQL = """
 SELECT s.clip_id, c.file_name, s.start_s, s.end_s,
-       snippet(transcript_fts, 0, '[', ']', '…', 12) AS snippet, s.child_probability
+       snippet(transcript_fts, 0, '[', ']', '…', 12) AS snippet,
+       coalesce(s.speaker_child_probability, s.child_probability)
 FROM transcript_fts JOIN transcriptsegment s ON s.id = transcript_fts.rowid
 JOIN clip c ON c.id = s.clip_id
 WHERE transcript_fts MATCH :query {child}
@@ -202,7 +214,8 @@ ORDER BY bm25(transcript_fts), s.clip_id, s.start_s LIMIT :limit
 
 
 def _fts_hits(session: Session, query_text: str, child_only: bool, limit: int) -> list[SearchHit]:
-    child = f"AND s.child_probability >= {CHILD_THRESHOLD}" if child_only else ""
+    decision = "coalesce(s.speaker_child_probability, s.child_probability)"
+    child = f"AND {decision} >= {CHILD_THRESHOLD}" if child_only else ""
     sql = text(_FTS_SQL.format(child=child))
     rows = session.connection().execute(sql, {"query": fts_query(query_text), "limit": limit})
     return [SearchHit(*row) for row in rows]
@@ -223,10 +236,13 @@ def _like_hits(session: Session, query_text: str, child_only: bool, limit: int) 
         .where(col(TranscriptSegment.text).ilike(f"%{query_text}%"))
         .limit(limit)
     )
+    decision = func.coalesce(
+        col(TranscriptSegment.speaker_child_probability), col(TranscriptSegment.child_probability)
+    )
     if child_only:
-        query = query.where(col(TranscriptSegment.child_probability) >= CHILD_THRESHOLD)
+        query = query.where(decision >= CHILD_THRESHOLD)
     return [
-        SearchHit(s.clip_id, name, s.start_s, s.end_s, s.text, s.child_probability)
+        SearchHit(s.clip_id, name, s.start_s, s.end_s, s.text, _decision(s))
         for s, name in session.exec(query).all()
     ]
 

@@ -24,9 +24,10 @@ DEFAULT_FILENAME_PATTERNS = (
     r"(?P<officer>[^_/]+)_(?P<serial>[^_/]+)_(?P<trigger>\d{8}T?\d{6}Z?)/"
     r"(?P<start>\d{8}T?\d{6}Z?)_(?P<recording>[^_/.]+)\.[A-Za-z0-9]+$",
 )
-# A segment counts as a child speaking at or above this probability (the shipped
-# classifier's threshold; the compliance policy has its own, defaulting to the same).
-CHILD_THRESHOLD = 0.5
+# A segment counts as a child speaking when its speaker group's pooled probability is at
+# or above this (the shipped classifier's threshold; the compliance policy has its own,
+# defaulting to the same; tests/test_voice.py keeps the three in step).
+CHILD_THRESHOLD = 0.65
 
 DEFAULT_SERIAL_TAGS = ("device_serial", "serial", "serial_number", "camera_serial", "device_id")
 

@@ -21,7 +21,7 @@ from ingest.config import IngestConfig
 from ingest.frames import FrameFacts, frame_facts
 from ingest.probe import MediaInfo, probe
 from ingest.provenance import Provenance, resolve
-from ingest.transcribe import Segment, Transcriber, transcribe
+from ingest.transcribe import Segment, Transcriber, attribute_speakers, transcribe
 
 
 class FileTimeout(Exception):
@@ -112,6 +112,8 @@ def analyse_audio(path: Path, media: MediaInfo, context: FileContext) -> AudioRe
             segments += _shifted(
                 transcribe(context.transcriber, block.samples, pieces), block.offset_s
             )
+    if context.transcriber is not None:
+        segments = attribute_speakers(context.transcriber, segments)
     dbfs = audio_facts.to_dbfs(peak)
     state = audio_facts.audio_state(True, dbfs, context.config.silence_floor_dbfs)
     return AudioResult(state, round(dbfs, 2), speech, segments, context.transcriber is not None)

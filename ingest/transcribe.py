@@ -9,7 +9,7 @@ segment for the child-voice classifier, so attribution costs almost nothing extr
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -37,6 +37,17 @@ class Segment:
     no_speech_prob: float
     child_probability: float | None = None
     speech_s: float | None = None
+    speaker: int | None = None
+    speaker_child_probability: float | None = None
+    # Kept from transcription until the whole clip's segments are grouped by speaker.
+    embedding: np.ndarray | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def decision_probability(self) -> float | None:
+        """What child speech is judged on: the speaker's pooled probability when grouped."""
+        if self.speaker_child_probability is not None:
+            return self.speaker_child_probability
+        return self.child_probability
 
 
 @dataclass
@@ -117,7 +128,8 @@ def _window_segments(
         s for s in split_by_timestamps(transcriber.tokenizer, tokens, window.duration_s) if s[2]
     ]
     spans = [s for s in spans if get_compression_ratio(s[2]) <= MAX_COMPRESSION]
-    child = _child_probabilities(transcriber.voice, voice_input, spans)
+    embeddings = _embeddings(transcriber.voice, voice_input, spans)
+    child = _probabilities(transcriber.voice, embeddings)
     confidence = math.exp(min(avg_logprob, 0.0))
     return [
         Segment(
@@ -128,8 +140,9 @@ def _window_segments(
             no_speech_prob=round(float(result.no_speech_prob), 4),
             child_probability=probability,
             speech_s=round(max(end, start + FRAME_S) - start, 3),
+            embedding=embedding,
         )
-        for (start, end, text), probability in zip(spans, child, strict=True)
+        for (start, end, text), probability, embedding in zip(spans, child, embeddings, strict=True)
     ]
 
 
@@ -154,16 +167,40 @@ def split_by_timestamps(tokenizer: Any, tokens: list[int], duration_s: float) ->
     return spans
 
 
-def _child_probabilities(
+def _embeddings(
     voice: Any, voice_input: tuple[np.ndarray, np.ndarray] | None, spans: list[Span]
-) -> list[float | None]:
-    """Calibrated child probability per span, from the window's encoder states and log-mel."""
-    if voice is None or voice_input is None or not spans:
+) -> list[np.ndarray | None]:
+    """Per span, the child-voice embedding from the window's encoder states and log-mel."""
+    if voice is None or voice_input is None:
         return [None] * len(spans)
     from ingest.voice import segment_embedding
 
     frames, mel = voice_input
-    embeddings = np.stack(
-        [segment_embedding(frames, encoder.frame_slice(s, e), mel) for s, e, _ in spans]
-    )
-    return [round(float(p), 4) for p in voice.probabilities(embeddings)]
+    return [segment_embedding(frames, encoder.frame_slice(s, e), mel) for s, e, _ in spans]
+
+
+def _probabilities(voice: Any, embeddings: list[np.ndarray | None]) -> list[float | None]:
+    """Calibrated child probability of each segment alone."""
+    present = [e for e in embeddings if e is not None]
+    if voice is None or not present or len(present) != len(embeddings):
+        return [None] * len(embeddings)
+    return [round(float(p), 4) for p in voice.probabilities(np.stack(present))]
+
+
+def attribute_speakers(transcriber: Transcriber, segments: list[Segment]) -> list[Segment]:
+    """A clip's segments grouped by voice, each with its speaker's pooled child probability.
+
+    Run once per clip, after every block is transcribed: a speaker's evidence is all they
+    said in the clip. Embeddings are dropped afterwards.
+    """
+    embeddings = [s.embedding for s in segments if s.embedding is not None]
+    if transcriber.voice is None or len(embeddings) != len(segments) or not segments:
+        return [replace(s, embedding=None) for s in segments]
+    seconds = np.array([s.speech_s or s.end_s - s.start_s for s in segments])
+    found = transcriber.voice.attribute(np.stack(embeddings), seconds)
+    return [
+        replace(
+            s, speaker=int(speaker), speaker_child_probability=round(float(p), 4), embedding=None
+        )
+        for s, speaker, p in zip(segments, found.speakers, found.speaker_probabilities, strict=True)
+    ]

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from bwv.errors import BwvError
+from ingest.speakers import SpeakerSpace, group_speakers, pooled_logits
 
 DEFAULT_MODEL_PATH = Path(__file__).parent / "data" / "child_voice.json"
 POOLING = "enc-msd+mel-sd-v1"
@@ -81,6 +82,7 @@ class ChildVoiceModel:
     threshold: float = 0.5
     pooling: str = POOLING
     meta: dict[str, Any] = field(default_factory=dict)
+    speakers: SpeakerSpace | None = None  # for grouping a clip's segments by voice
 
     @classmethod
     def load(cls, path: Path | None = None) -> ChildVoiceModel:
@@ -118,6 +120,7 @@ class ChildVoiceModel:
             threshold=float(data["threshold"]),
             pooling=data["pooling"],
             meta=dict(data.get("meta", {})),
+            speakers=SpeakerSpace.from_dict(data["speakers"]) if data.get("speakers") else None,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -134,6 +137,7 @@ class ChildVoiceModel:
                 [{"weight": _rounded(w), "bias": _rounded(b)} for w, b in net]
                 for net in self.networks
             ],
+            "speakers": self.speakers.to_dict() if self.speakers else None,
             "meta": self.meta,
         }
 
@@ -151,37 +155,33 @@ class ChildVoiceModel:
         x = (embeddings - self.mean) / self.scale
         return np.mean([_network_logits(net, x) for net in self.networks], axis=0)
 
+    def calibrated_logits(self, embeddings: np.ndarray) -> np.ndarray:
+        slope, intercept = self.calibration
+        return np.asarray(slope * self.logits(np.atleast_2d(embeddings)) + intercept)
+
     def probabilities(self, embeddings: np.ndarray) -> np.ndarray:
         """Calibrated probability that each embedding's speaker is a child: shape [N]."""
-        slope, intercept = self.calibration
-        return sigmoid(slope * self.logits(np.atleast_2d(embeddings)) + intercept)
+        return sigmoid(self.calibrated_logits(embeddings))
+
+    def attribute(self, embeddings: np.ndarray, seconds: np.ndarray) -> SpeakerAttribution:
+        """One clip's segments grouped by voice, each with its group's pooled probability
+        (or, with no speaker space in the file, each segment alone as its own speaker)."""
+        embeddings = np.atleast_2d(np.asarray(embeddings, np.float32))
+        logits = self.calibrated_logits(embeddings)
+        if self.speakers is None or len(embeddings) == 0:
+            labels = np.arange(len(embeddings))
+        else:
+            points = self.speakers.project((embeddings - self.mean) / self.scale)
+            labels = group_speakers(points, seconds, self.speakers)
+        pooled = pooled_logits(logits, seconds, labels) if len(labels) else logits
+        return SpeakerAttribution(sigmoid(logits), labels, sigmoid(pooled))
 
 
-def child_probabilities(
-    model: ChildVoiceModel,
-    frames_batch: np.ndarray,
-    mel_batch: np.ndarray,
-    spans_per_window: list[list[slice]],
-) -> list[list[float]]:
-    """Probabilities for each segment span of each encoded window.
-
-    `frames_batch` is `encoder_frames(...)` [B, 1500, d], `mel_batch` the `log_mel(...)`
-    [B, n_mels, 3000] that was encoded, and `spans_per_window` the `frame_slice` of each
-    segment in each window.
-    """
-    embeddings = [
-        segment_embedding(frames, span, mel)
-        for frames, mel, spans in zip(frames_batch, mel_batch, spans_per_window, strict=True)
-        for span in spans
-    ]
-    if not embeddings:
-        return [[] for _ in spans_per_window]
-    flat = model.probabilities(np.stack(embeddings)).tolist()
-    result, start = [], 0
-    for spans in spans_per_window:
-        result.append([float(p) for p in flat[start : start + len(spans)]])
-        start += len(spans)
-    return result
+@dataclass(frozen=True)
+class SpeakerAttribution:
+    probabilities: np.ndarray  # [segments] each segment alone
+    speakers: np.ndarray  # [segments] speaker group, 0, 1, ... in order of first speech
+    speaker_probabilities: np.ndarray  # [segments] its group's pooled probability
 
 
 def _network_logits(layers: list[tuple[np.ndarray, np.ndarray]], x: np.ndarray) -> np.ndarray:

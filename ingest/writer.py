@@ -115,6 +115,8 @@ _SEGMENT_FIELDS = (
     "no_speech_prob",
     "child_probability",
     "speech_s",
+    "speaker",
+    "speaker_child_probability",
 )
 
 
@@ -135,7 +137,7 @@ def _child_seconds(result: FileResult) -> float | None:
         sum(
             s.speech_s if s.speech_s is not None else s.end_s - s.start_s
             for s in result.audio.segments
-            if s.child_probability is not None and s.child_probability >= CHILD_THRESHOLD
+            if (p := s.decision_probability) is not None and p >= CHILD_THRESHOLD
         ),
         3,
     )

@@ -130,7 +130,9 @@ def _segments(session: Session, clip_id: int, child: float, adult: float) -> Non
         session.add(_segment(clip_id, 20.0, 20.0 + adult, 0.2))
 
 
-def _segment(clip_id: int, start: float, end: float, probability: float) -> TranscriptSegment:
+def _segment(
+    clip_id: int, start: float, end: float, probability: float, speaker: float | None = None
+) -> TranscriptSegment:
     return TranscriptSegment(
         clip_id=clip_id,
         start_s=start,
@@ -138,7 +140,16 @@ def _segment(clip_id: int, start: float, end: float, probability: float) -> Tran
         text="words",
         confidence=-0.2,
         child_probability=probability,
+        speaker=None if speaker is None else 0,
+        speaker_child_probability=speaker,
     )
+
+
+def add_segment(
+    session: Session, clip_id: int, seconds: float, alone: float, speaker: float | None
+) -> None:
+    """A segment scored `alone`, whose speaker group's pooled probability is `speaker`."""
+    session.add(_segment(clip_id, 40.0, 40.0 + seconds, alone, speaker))
 
 
 def relink(engine: Engine, policy: Policy | None = None) -> LinkSummary:

@@ -10,6 +10,7 @@ from compliance_helpers import (
     add_attendance,
     add_clip,
     add_officer,
+    add_segment,
     relink,
     standard_incident,
 )
@@ -91,6 +92,22 @@ def test_child_voice_not_detected_counts_only_confident_child_segments(engine: E
     assert reason.code == "CHILD_VOICE_NOT_DETECTED"
     assert reason.evidence["child_speech_seconds"] == 1.5
     assert reason.evidence["min_child_speech_s"] == 2.0
+
+
+@pytest.mark.parametrize(
+    ("alone", "speaker", "verdict"),
+    [(0.95, 0.30, "needs_review"), (0.40, 0.80, "compliant"), (0.95, None, "compliant")],
+)
+def test_child_speech_is_judged_on_the_speaker_group(
+    engine: Engine, alone: float, speaker: float | None, verdict: str
+) -> None:
+    """A confident segment of a voice that is an adult's overall does not count; a weak
+    segment of a voice that is a child's overall does; ungrouped segments stand alone."""
+    with session_scope(engine) as session:
+        standard_incident(session)
+        clip = add_clip(session, serial="CAM1", start="2024-01-16T10:00:10", seconds=590)
+        add_segment(session, clip, 3.0, alone, speaker)
+    assert verdict_of(engine).verdict == verdict
 
 
 def test_policy_file_changes_the_child_speech_threshold(engine: Engine, tmp_path: Path) -> None:

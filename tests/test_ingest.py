@@ -86,6 +86,27 @@ def test_child_probability_stored_for_every_segment(catalogue):
     assert all(s.child_probability is not None and 0 <= s.child_probability <= 1 for s in segments)
 
 
+def test_segments_are_grouped_by_speaker_and_clip_child_speech_follows(catalogue):
+    """Every transcribed clip's segments carry a speaker group and its pooled probability,
+    one probability per group, and the clip's child seconds are the speech of segments
+    whose group reaches the shipped threshold."""
+    from ingest.config import CHILD_THRESHOLD
+
+    for clip in _clips(catalogue["db"]).values():
+        segments = _rows(catalogue["db"], TranscriptSegment, clip_id=clip.id)
+        if not segments:
+            continue
+        assert all(
+            s.speaker is not None and 0 <= s.speaker_child_probability <= 1 for s in segments
+        )
+        assert min(s.speaker for s in segments) == 0
+        for group in {s.speaker for s in segments}:
+            pooled = {s.speaker_child_probability for s in segments if s.speaker == group}
+            assert len(pooled) == 1, clip.file_name
+        child = sum(s.speech_s for s in segments if s.speaker_child_probability >= CHILD_THRESHOLD)
+        assert clip.child_speech_seconds == pytest.approx(child, abs=0.01)
+
+
 def _provenance(db: Path, name: str) -> dict[str, tuple[str, str]]:
     clip = _clips(db)[name]
     return {f.field: (f.value, f.source) for f in _rows(db, ClipField, clip_id=clip.id)}

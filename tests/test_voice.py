@@ -122,3 +122,51 @@ def test_sample_clip_voices_get_sane_probabilities(model: ChildVoiceModel) -> No
     probs = piece_probabilities(CLIP_WITH_CHILD, list(turns), model)
     assert len(probs) == 4
     assert all(np.isfinite(p) and 0.0 <= p <= 1.0 for p in probs)
+
+
+def test_speaker_grouping_finds_two_voices_and_absorbs_a_stray_segment() -> None:
+    """Average linkage on cosine distance stops at the shipped distance; a group with less
+    than the minimum speech joins its nearest group; labels follow first appearance."""
+    from ingest.speakers import SpeakerSpace, group_speakers
+
+    rng = np.random.default_rng(3)
+    first, second = np.eye(32)[0], np.eye(32)[1]  # two voices at cosine distance 1
+    voices = [second, first, second, first, second, first]
+    points = np.stack([v + 0.05 * rng.standard_normal(32) for v in voices] + [-first - second])
+    seconds = np.array([4.0, 5.0, 3.0, 6.0, 5.0, 4.0, 1.0])  # the last: 1 s, far from both
+    space = SpeakerSpace(np.zeros(32), np.eye(32), max_distance=0.9, min_group_s=4.0)
+    labels = group_speakers(points, seconds, space)
+    assert labels[:6].tolist() == [0, 1, 0, 1, 0, 1]
+    assert labels[6] in (0, 1)
+    alone = SpeakerSpace(np.zeros(32), np.eye(32), max_distance=0.9, min_group_s=0.0)
+    assert group_speakers(points, seconds, alone)[6] == 2
+
+
+def test_held_out_child_and_adult_are_told_apart_as_speakers(
+    held_out_folder: Path, model: ChildVoiceModel
+) -> None:
+    """Utterances of a held-out child and a held-out adult, as one clip's segments: the
+    shipped speaker space groups them by voice, and the child's group scores higher."""
+    from ingest.voice_train import embed_utterances, extract_frames, read_labels
+
+    assert model.speakers is not None, "the shipped model must carry a speaker space"
+    utterances = read_labels(held_out_folder)
+    child = next(u.speaker for u in utterances if u.child)
+    adult = next(u.speaker for u in utterances if not u.child)
+    chosen = [u for u in utterances if u.speaker in (child, adult)]
+    examples = embed_utterances(extract_frames(chosen, cache_frames=False))
+    found = model.attribute(examples.x, examples.frames * 0.02)
+    truth = np.array([u.speaker == child for u in chosen])
+    groups = found.speakers
+    purity = sum(max(np.sum(truth[groups == g]), np.sum(~truth[groups == g])) for g in set(groups))
+    assert purity / len(chosen) >= 0.8
+    assert found.speaker_probabilities[truth].mean() > found.speaker_probabilities[~truth].mean()
+
+
+def test_shipped_threshold_is_the_policy_default_and_the_catalogue_marker(
+    model: ChildVoiceModel,
+) -> None:
+    from compliance.policy import load_policy
+    from ingest.config import CHILD_THRESHOLD
+
+    assert model.threshold == CHILD_THRESHOLD == load_policy(None).child_probability_threshold
