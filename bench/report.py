@@ -40,6 +40,7 @@ from bwv.models import (
     Officer,
     TranscriptSegment,
 )
+from compliance import parts
 from compliance.linking import recompute_links
 from compliance.output import ReportRequest, produce_report
 
@@ -97,6 +98,7 @@ def run(folder: Path, sizes: Sizes, rng: random.Random) -> None:
         ("link (again, nothing changed)", _timed(lambda: _link(engine)), 30.0),
         ("report --format json (library)", _timed(lambda: _report(engine, "json", None)), 10.0),
         ("report --by team (library)", _timed(lambda: _report(engine, "table", "team")), 10.0),
+        ("report --format json (one process)", _timed(lambda: _one_process(engine)), 10.0),
         ("bwv report --format json (CLI)", _cli(database, folder, "--format", "json"), 10.0),
         ("bwv report --by team (CLI)", _cli(database, folder, "--by", "team"), 10.0),
     ]
@@ -150,6 +152,16 @@ def _report(engine: Engine, fmt: str, by: str | None) -> None:
     request = ReportRequest(fmt=fmt, by=by)
     report, rendered = produce_report(request, engine=engine, actor="bench")
     print(f"  report: {report.tally.incidents:,} incidents, {len(rendered) / 1e6:.1f} MB {fmt}")
+
+
+def _one_process(engine: Engine) -> None:
+    """The JSON report judged in this process alone, as before parts: the comparison."""
+    saved = parts.MIN_PART_INCIDENTS
+    parts.MIN_PART_INCIDENTS = sys.maxsize
+    try:
+        _report(engine, "json", None)
+    finally:
+        parts.MIN_PART_INCIDENTS = saved
 
 
 def _cli(database: Path, folder: Path, *options: str) -> float:

@@ -267,7 +267,7 @@ def _child_speech(session: Session, chosen: Any, policy: Policy) -> dict[int, fl
         .where(s.clip_id.in_(linked))
         .group_by(s.clip_id)
     )
-    return {clip_id: round(total or 0.0, 3) for clip_id, total in session.execute(query)}
+    return {clip_id: round(total or 0.0, 3) for clip_id, total in session.execute(query).all()}
 
 
 def _naive(value: Any) -> datetime:
@@ -282,7 +282,7 @@ def _naive(value: Any) -> datetime:
 def load_officers(session: Session) -> dict[str, OfficerFacts]:
     c = Officer.__table__.c  # type: ignore[attr-defined]
     query = select(c.officer_id, c.name, c.team, c.station)
-    return {row[0]: OfficerFacts(*row) for row in session.execute(query)}
+    return {row[0]: OfficerFacts(*row) for row in session.execute(query).all()}
 
 
 def unassigned_clips(session: Session, period: Period) -> list[UnassignedClip]:
@@ -305,7 +305,8 @@ def unassigned_clips(session: Session, period: Period) -> list[UnassignedClip]:
         query = query.where(c.started_at >= period.since)
     if period.until is not None:
         query = query.where(c.started_at < period.until)
+    rows = session.execute(query.order_by(c.started_at, c.id)).all()
     return [
         UnassignedClip(clip_id, name, serial, naive(started))
-        for clip_id, name, serial, started in session.execute(query.order_by(c.started_at, c.id))
+        for clip_id, name, serial, started in rows
     ]

@@ -119,7 +119,7 @@ def load_clip_spans(
         query = query.where(c.started_at < until)
     spans: list[ClipSpan] = []
     untimed = 0
-    for clip_id, serial, officer, started, ended, duration in session.execute(query):
+    for clip_id, serial, officer, started, ended, duration in session.execute(query).all():
         start = epoch(started)
         if start is None:
             untimed += 1
@@ -160,7 +160,7 @@ def load_assignments(session: Session) -> AssignmentIndex:
     query = select(c.device_serial, raw(c.issued_at), raw(c.returned_at), c.officer_id)
     by_camera: dict[str, list[tuple[float, float, str]]] = defaultdict(list)
     by_officer: dict[str, list[tuple[float, float, str]]] = defaultdict(list)
-    for serial, issued_text, returned, officer in session.execute(query):
+    for serial, issued_text, returned, officer in session.execute(query).all():
         issued = epoch(issued_text) or 0.0
         end = epoch(returned) if returned is not None else float("inf")
         assert end is not None
@@ -194,7 +194,7 @@ def _load_windows(session: Session, policy: Policy) -> dict[str, OfficerWindows]
     query = select(c.officer_id, raw(c.arrived_at), raw(c.left_at), c.incident_ref)
     pre, post = policy.link_window
     grouped: dict[str, list[tuple[float, float, float, str]]] = defaultdict(list)
-    for officer, arrived, left, ref in session.execute(query):
+    for officer, arrived, left, ref in session.execute(query).all():
         arrival, departure = epoch(arrived) or 0.0, epoch(left) or 0.0
         grouped[officer].append((arrival - pre, departure + post, arrival, ref))
     return {officer: _officer_windows(rows) for officer, rows in grouped.items()}
@@ -248,7 +248,7 @@ def _candidates(
 def _load_decisions(session: Session) -> dict[LinkKey, str]:
     c = LinkDecision.__table__.c  # type: ignore[attr-defined]
     query = select(c.clip_id, c.incident_ref, c.action)
-    return {(clip_id, ref): action for clip_id, ref, action in session.execute(query)}
+    return {(clip_id, ref): action for clip_id, ref, action in session.execute(query).all()}
 
 
 def _with_decisions(
@@ -273,7 +273,9 @@ def _load_links(session: Session) -> dict[LinkKey, tuple[int, LinkRow]]:
     )
     return {
         (clip_id, ref): (link_id, LinkRow(officer, round(overlap, 3), bool(ambiguous), source))
-        for link_id, clip_id, ref, officer, overlap, ambiguous, source in session.execute(query)
+        for link_id, clip_id, ref, officer, overlap, ambiguous, source in session.execute(
+            query
+        ).all()
     }
 
 
