@@ -188,7 +188,6 @@ def _attendance(session: Session, chosen: Any) -> list[tuple[str, AttendanceFact
 
 
 def _links(session: Session, chosen: Any, policy: Policy) -> list[tuple[str, LinkFacts]]:
-    child = _child_speech(session, chosen, policy)
     link, clip = ClipLink.__table__, Clip.__table__  # type: ignore[attr-defined]
     query = select(
         link.c.incident_ref,
@@ -197,10 +196,11 @@ def _links(session: Session, chosen: Any, policy: Policy) -> list[tuple[str, Lin
         link.c.ambiguous,
         link.c.source,
         *_clip_columns(clip),
+        _child_speech(clip.c.id, policy),
     ).join_from(link, clip, link.c.clip_id == clip.c.id)
     rows = session.execute(_only(query, link.c.incident_ref, chosen)).all()
     return [
-        (row[0], LinkFacts(_clip_facts(row[5:], child), row[1], row[2], bool(row[3]), row[4]))
+        (row[0], LinkFacts(_clip_facts(row[5:]), row[1], row[2], bool(row[3]), row[4]))
         for row in rows
     ]
 
@@ -221,8 +221,9 @@ def _clip_columns(clip: Any) -> list[Any]:
     ]
 
 
-def _clip_facts(row: Any, child: dict[int, float]) -> ClipFacts:
-    clip_id, name, status, failure, serial, started_text, ended_text, duration, audio, speech = row
+def _clip_facts(row: Any) -> ClipFacts:
+    clip_id, name, status, failure, serial, started_text, ended_text, duration, audio = row[:9]
+    speech, child = row[9], row[10]
     started = naive(started_text) if started_text else None
     ended = naive(ended_text) if ended_text else None
     return ClipFacts(
@@ -235,7 +236,7 @@ def _clip_facts(row: Any, child: dict[int, float]) -> ClipFacts:
         ended_at=_end(started, ended, duration, status),
         audio_state=audio,
         speech_seconds=speech or 0.0,
-        child_speech_seconds=child.get(clip_id, 0.0),
+        child_speech_seconds=round(child or 0.0, 3),
     )
 
 
@@ -252,22 +253,15 @@ def _end(
     return None
 
 
-def _child_speech(session: Session, chosen: Any, policy: Policy) -> dict[int, float]:
-    """Seconds of transcript attributed to a child, per clip, at the policy threshold:
-    judged on each segment's speaker group (pooled), or the segment alone if ungrouped."""
+def _child_speech(clip_id: Any, policy: Policy) -> Any:
+    """Seconds of the clip's transcript attributed to a child at the policy threshold,
+    judged on each segment's speaker group (pooled), or the segment alone if ungrouped.
+    A subquery per linked clip, on the segments' clip index."""
     s = TranscriptSegment.__table__.c  # type: ignore[attr-defined]
-    link = ClipLink.__table__  # type: ignore[attr-defined]
-    linked = _only(select(link.c.clip_id), link.c.incident_ref, chosen)
-    query = (
-        select(s.clip_id, func.sum(func.coalesce(s.speech_s, s.end_s - s.start_s)))
-        .where(
-            func.coalesce(s.speaker_child_probability, s.child_probability)
-            >= policy.child_probability_threshold
-        )
-        .where(s.clip_id.in_(linked))
-        .group_by(s.clip_id)
-    )
-    return {clip_id: round(total or 0.0, 3) for clip_id, total in session.execute(query).all()}
+    decision = func.coalesce(s.speaker_child_probability, s.child_probability)
+    seconds = func.sum(func.coalesce(s.speech_s, s.end_s - s.start_s))
+    query = select(seconds).where(s.clip_id == clip_id)
+    return query.where(decision >= policy.child_probability_threshold).scalar_subquery()
 
 
 def _naive(value: Any) -> datetime:
@@ -298,8 +292,11 @@ def unassigned_clips(session: Session, period: Period) -> list[UnassignedClip]:
         a.issued_at <= c.started_at,
         or_(a.returned_at.is_(None), a.returned_at > c.started_at),
     )
+    # coalesce, not "IS NULL OR = ''": SQLite would then scan every clip by officer
+    # instead of the period's clips by start time.
+    unknown_officer = func.coalesce(c.officer_id, "") == ""
     query = select(c.id, c.file_name, c.device_serial, raw(c.started_at)).where(
-        or_(c.officer_id.is_(None), c.officer_id == ""), c.started_at.is_not(None), ~assigned
+        unknown_officer, c.started_at.is_not(None), ~assigned
     )
     if period.since is not None:
         query = query.where(c.started_at >= period.since)
