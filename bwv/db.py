@@ -62,11 +62,15 @@ def _on_sqlite_begin(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
+_ENGINES: list[Engine] = []
+
+
 @cache
 def get_engine(url: str) -> Engine:
     """The process's engine for `url`, migrated to the current schema."""
     try:
         engine = create_engine(url)
+        _ENGINES.append(engine)
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _on_sqlite_connect)
             event.listen(engine, "begin", _on_sqlite_begin)
@@ -74,6 +78,12 @@ def get_engine(url: str) -> Engine:
     except (SQLAlchemyError, DBAPIError, OSError) as exc:
         raise CatalogueError(f"cannot open catalogue {_redacted(url)}: {_reason(exc)}") from exc
     return engine
+
+
+def dispose_engines() -> None:
+    """Closes every pooled connection this process opened (a clean end for SQLite)."""
+    for engine in _ENGINES:
+        engine.dispose()
 
 
 def migrate(engine: Engine) -> None:

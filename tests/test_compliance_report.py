@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -118,6 +120,21 @@ def test_report_judged_in_parallel_parts_is_the_same(
     assert (whole.exit_code, in_parts.exit_code) == (1, 1)
     assert isinstance(in_parts.exception, SystemExit)  # not an error
     assert _without_time(in_parts.stdout) == _without_time(whole.stdout)
+
+
+def test_installed_command_reports_and_exits_cleanly(db: Path) -> None:
+    """The real `bwv` script (its quick ending included) gives the same report and status."""
+    script = Path(sys.executable).with_name("bwv")
+    if not script.is_file():
+        pytest.skip(f"{script} is not installed (run through `python3 tasks.py test`)")
+    run = subprocess.run(
+        [str(script), "--db", str(db), "report", "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (run.returncode, run.stderr) == (1, "")
+    assert _without_time(run.stdout) == _without_time(bwv(db, "report", "--format", "json").stdout)
 
 
 def test_exit_status_is_zero_without_non_compliance(db: Path) -> None:
