@@ -101,16 +101,27 @@ def _without_time(text: str) -> dict[str, object]:
 
 
 @pytest.mark.parametrize("options", [(), ("--by", "team"), ("--by", "month")])
+@pytest.mark.parametrize(("part", "chunk"), [(1, 10_000), (10**9, 1)], ids=["parts", "chunks"])
 def test_report_judged_in_parallel_parts_is_the_same(
-    db: Path, monkeypatch: pytest.MonkeyPatch, options: tuple[str, ...]
+    db: Path, monkeypatch: pytest.MonkeyPatch, options: tuple[str, ...], part: int, chunk: int
 ) -> None:
+    """Three parts in three processes, or one part three chunks at a time: the same report."""
     engine = make_engine(db.parent)
     with session_scope(engine) as session:  # unassigned clips fall in the first and last part
         add_clip(session, serial="SPARE1", start="2024-01-02T08:00:00", seconds=60)
         add_clip(session, serial="SPARE2", start="2024-08-02T08:00:00", seconds=60)
+        for month in (2, 4, 5):  # more non-compliant incidents, so order within a verdict counts
+            add_incident(session, f"INC-M{month}", f"2024-0{month}-03T09:00:00")
+            add_attendance(
+                session, f"INC-M{month}", "O2", f"2024-0{month}-03T09:10:00",
+                f"2024-0{month}-03T09:40:00",
+            )  # fmt: skip
+    relink(engine)
     whole = bwv(db, "report", "--format", "json", *options)
     assert json.loads(whole.stdout)["summary"]["unassigned_clips"] == 2
-    monkeypatch.setattr(parts, "MIN_PART_INCIDENTS", 1)
+    assert json.loads(whole.stdout)["summary"]["verdicts"]["non_compliant"] == 4
+    monkeypatch.setattr(parts, "MIN_PART_INCIDENTS", part)
+    monkeypatch.setattr(parts, "CHUNK_INCIDENTS", chunk)
     monkeypatch.setattr(parts, "_usable_cores", lambda: 3)
     cut = parts._split(engine, Period(), most=3, each_at_least=1)
     assert [(p.since is None, p.until is None) for p in cut] == [
