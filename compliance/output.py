@@ -81,6 +81,8 @@ def render_report(report: Report, *, fmt: str, by: str | None = None) -> bytes:
 
 
 def _rendered_text(report: Report, fmt: str, by: str | None) -> str:
+    if not by and report.tally.incidents and not report.verdicts:
+        raise ValueError(f"a {fmt} report needs the verdicts; build it with keep='verdicts'")
     if fmt == "html":
         return render_html(report)
     if by:

@@ -58,8 +58,8 @@ CONTRACT_VERSION = 1
 class Report:
     """A period's verdicts. Incidents come as `verdicts` (objects, for the table, CSV and
     HTML renderings) or as `incident_entries` (the JSON contract's entries, encoded, in
-    runs joined by `ENTRY_SEPARATOR`),
-    whichever `build_report` was asked to keep; `tally` always covers every incident."""
+    runs joined by `ENTRY_SEPARATOR`), whichever `build_report` was asked to keep;
+    `tally` always covers every incident."""
 
     generated_at: datetime
     policy: Policy
