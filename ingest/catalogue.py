@@ -19,7 +19,7 @@ from bwv.db import session_scope
 from bwv.errors import BwvError, NotFound
 from bwv.models import Clip, ClipField, SpeechRegion, TranscriptSegment
 from bwv.timeutil import iso_z
-from ingest.config import CHILD_THRESHOLD
+from ingest.config import CHILD_THRESHOLD, decision_probability
 
 
 @dataclass(frozen=True)
@@ -172,19 +172,12 @@ def _segments(session: Session, clip: Clip) -> list[SegmentView]:
             s.text,
             s.confidence,
             s.child_probability,
-            (p := _decision(s)) is not None and p >= CHILD_THRESHOLD,
+            (p := decision_probability(s)) is not None and p >= CHILD_THRESHOLD,
             s.speaker,
             s.speaker_child_probability,
         )
         for s in _ordered(session, TranscriptSegment, clip)
     ]
-
-
-def _decision(segment: TranscriptSegment) -> float | None:
-    """The speaker's pooled probability when the segment was grouped, else its own."""
-    if segment.speaker_child_probability is not None:
-        return segment.speaker_child_probability
-    return segment.child_probability
 
 
 def search_transcripts(
@@ -242,7 +235,7 @@ def _like_hits(session: Session, query_text: str, child_only: bool, limit: int) 
     if child_only:
         query = query.where(decision >= CHILD_THRESHOLD)
     return [
-        SearchHit(s.clip_id, name, s.start_s, s.end_s, s.text, _decision(s))
+        SearchHit(s.clip_id, name, s.start_s, s.end_s, s.text, decision_probability(s))
         for s, name in session.exec(query).all()
     ]
 

@@ -12,6 +12,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bwv.errors import BwvError
 
@@ -28,6 +29,15 @@ DEFAULT_FILENAME_PATTERNS = (
 # or above this (the shipped classifier's threshold; the compliance policy has its own,
 # defaulting to the same; tests/test_voice.py keeps the three in step).
 CHILD_THRESHOLD = 0.65
+
+
+def decision_probability(segment: Any) -> float | None:
+    """What a segment's child speech is judged on: its speaker group's pooled probability
+    when it was grouped, else its own (a transcript segment or a stored row)."""
+    if segment.speaker_child_probability is not None:
+        return float(segment.speaker_child_probability)
+    return None if segment.child_probability is None else float(segment.child_probability)
+
 
 DEFAULT_SERIAL_TAGS = ("device_serial", "serial", "serial_number", "camera_serial", "device_id")
 

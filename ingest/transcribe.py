@@ -39,15 +39,8 @@ class Segment:
     speech_s: float | None = None
     speaker: int | None = None
     speaker_child_probability: float | None = None
-    # Kept from transcription until the whole clip's segments are grouped by speaker.
+    # Kept from transcription until the whole clip's segments are scored and grouped.
     embedding: np.ndarray | None = field(default=None, compare=False, repr=False)
-
-    @property
-    def decision_probability(self) -> float | None:
-        """What child speech is judged on: the speaker's pooled probability when grouped."""
-        if self.speaker_child_probability is not None:
-            return self.speaker_child_probability
-        return self.child_probability
 
 
 @dataclass
@@ -129,7 +122,6 @@ def _window_segments(
     ]
     spans = [s for s in spans if get_compression_ratio(s[2]) <= MAX_COMPRESSION]
     embeddings = _embeddings(transcriber.voice, voice_input, spans)
-    child = _probabilities(transcriber.voice, embeddings)
     confidence = math.exp(min(avg_logprob, 0.0))
     return [
         Segment(
@@ -138,11 +130,10 @@ def _window_segments(
             text=text,
             confidence=round(confidence, 4),
             no_speech_prob=round(float(result.no_speech_prob), 4),
-            child_probability=probability,
             speech_s=round(max(end, start + FRAME_S) - start, 3),
             embedding=embedding,
         )
-        for (start, end, text), probability, embedding in zip(spans, child, embeddings, strict=True)
+        for (start, end, text), embedding in zip(spans, embeddings, strict=True)
     ]
 
 
@@ -179,16 +170,9 @@ def _embeddings(
     return [segment_embedding(frames, encoder.frame_slice(s, e), mel) for s, e, _ in spans]
 
 
-def _probabilities(voice: Any, embeddings: list[np.ndarray | None]) -> list[float | None]:
-    """Calibrated child probability of each segment alone."""
-    present = [e for e in embeddings if e is not None]
-    if voice is None or not present or len(present) != len(embeddings):
-        return [None] * len(embeddings)
-    return [round(float(p), 4) for p in voice.probabilities(np.stack(present))]
-
-
 def attribute_speakers(transcriber: Transcriber, segments: list[Segment]) -> list[Segment]:
-    """A clip's segments grouped by voice, each with its speaker's pooled child probability.
+    """A clip's segments scored (each alone) and grouped by voice, each with its speaker's
+    pooled child probability.
 
     Run once per clip, after every block is transcribed: a speaker's evidence is all they
     said in the clip. Embeddings are dropped afterwards.
@@ -198,9 +182,15 @@ def attribute_speakers(transcriber: Transcriber, segments: list[Segment]) -> lis
         return [replace(s, embedding=None) for s in segments]
     seconds = np.array([s.speech_s or s.end_s - s.start_s for s in segments])
     found = transcriber.voice.attribute(np.stack(embeddings), seconds)
+    alone = [round(float(p), 4) for p in found.probabilities]
+    pooled = [round(float(p), 4) for p in found.speaker_probabilities]
     return [
         replace(
-            s, speaker=int(speaker), speaker_child_probability=round(float(p), 4), embedding=None
+            s,
+            child_probability=own,
+            speaker=int(speaker),
+            speaker_child_probability=group,
+            embedding=None,
         )
-        for s, speaker, p in zip(segments, found.speakers, found.speaker_probabilities, strict=True)
+        for s, own, speaker, group in zip(segments, alone, found.speakers, pooled, strict=True)
     ]

@@ -17,7 +17,7 @@ from sqlmodel import select
 from bwv.audit import record
 from bwv.db import session_scope
 from bwv.models import Clip, ClipField, Derivative, SpeechRegion, TranscriptSegment
-from ingest.config import CHILD_THRESHOLD
+from ingest.config import CHILD_THRESHOLD, decision_probability
 from ingest.pipeline import FileResult
 
 
@@ -137,7 +137,7 @@ def _child_seconds(result: FileResult) -> float | None:
         sum(
             s.speech_s if s.speech_s is not None else s.end_s - s.start_s
             for s in result.audio.segments
-            if (p := s.decision_probability) is not None and p >= CHILD_THRESHOLD
+            if (p := decision_probability(s)) is not None and p >= CHILD_THRESHOLD
         ),
         3,
     )
