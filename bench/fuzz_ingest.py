@@ -309,7 +309,7 @@ def _account(
 
 
 def _leftovers(work: Path) -> list[Path]:
-    from ingest.store import temp_files
+    from bwv.core.store import temp_files
 
     # onnxruntime (voice activity detection) keeps one fixed-name session marker, `.ses`,
     # in TMPDIR and reuses it on every run: not a per-file leftover, so not counted.

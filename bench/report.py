@@ -31,8 +31,8 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select, text
 
-from bwv.db import database_url, get_engine, session_scope
-from bwv.models import (
+from bwv.core.db import database_url, get_engine, session_scope
+from bwv.core.models import (
     Assignment,
     Attendance,
     Clip,

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from bwv import audit
-from bwv.db import session_scope
-from bwv.errors import BwvError, NotFound
-from bwv.models import Clip, ClipLink, Incident, LinkDecision, utc_now
+from bwv.core import audit
+from bwv.core.clip_ref import find_clip
+from bwv.core.db import session_scope
+from bwv.core.errors import BwvError, NotFound
+from bwv.core.models import ClipLink, Incident, LinkDecision, utc_now
 from compliance.linking import LinkSummary, recompute_links
 
 ACTIONS = ("link", "unlink")
@@ -43,7 +44,7 @@ def decide_link(
         raise BwvError(f"unknown decision {action!r}; expected link or unlink")
     reason = _checked_reason(reason)
     with session_scope(engine) as session:
-        found = resolve_clip(clip, session=session)
+        found = find_clip(session, clip)
         assert found.id is not None
         if session.get(Incident, incident_ref) is None:
             raise NotFound(f"no incident {incident_ref!r} in the catalogue")
@@ -71,25 +72,6 @@ def _checked_reason(reason: str) -> str:
     if len(cleaned) > MAX_REASON:
         raise BwvError(f"the reason is too long ({len(cleaned)} characters; at most {MAX_REASON})")
     return cleaned
-
-
-def resolve_clip(ref: str, *, session: Session) -> Clip:
-    """A clip by id, by file name, or by a SHA-256 prefix of at least 8 hex digits."""
-    text = ref.strip()
-    if text.isdigit():
-        found = session.get(Clip, int(text))
-        if found is not None:
-            return found
-    matches = list(session.exec(select(Clip).where(col(Clip.file_name) == text).limit(5)))
-    if not matches and len(text) >= 8 and all(ch in "0123456789abcdef" for ch in text.lower()):
-        prefix = select(Clip).where(col(Clip.sha256).startswith(text.lower())).limit(5)
-        matches = list(session.exec(prefix))
-    if not matches:
-        raise NotFound(f"no clip {ref!r} in the catalogue (give its id, file name or SHA-256)")
-    if len(matches) > 1:
-        ids = ", ".join(str(m.id) for m in matches)
-        raise BwvError(f"{ref!r} matches several clips ({ids}); give the clip id instead")
-    return matches[0]
 
 
 def _linked(session: Session, clip_id: int, incident_ref: str) -> bool:

@@ -16,14 +16,14 @@ from typing import Any
 from sqlalchemy import ColumnElement, exists, func, or_, select
 from sqlmodel import Session
 
-from bwv.models import (
+from bwv.core.child_speech import child_seconds_sql
+from bwv.core.models import (
     Assignment,
     Attendance,
     Clip,
     ClipLink,
     Incident,
     Officer,
-    TranscriptSegment,
 )
 from compliance.linking import AssignmentIndex, load_assignments
 from compliance.policy import Policy
@@ -196,7 +196,7 @@ def _links(session: Session, chosen: Any, policy: Policy) -> list[tuple[str, Lin
         link.c.ambiguous,
         link.c.source,
         *_clip_columns(clip),
-        _child_speech(clip.c.id, policy),
+        child_seconds_sql(clip.c.id, policy.child_probability_threshold),
     ).join_from(link, clip, link.c.clip_id == clip.c.id)
     rows = session.execute(_only(query, link.c.incident_ref, chosen)).all()
     return [
@@ -251,17 +251,6 @@ def _end(
     if status == "ingested" or (ended is not None and ended > started):
         return ended or started
     return None
-
-
-def _child_speech(clip_id: Any, policy: Policy) -> Any:
-    """Seconds of the clip's transcript attributed to a child at the policy threshold,
-    judged on each segment's speaker group (pooled), or the segment alone if ungrouped.
-    A subquery per linked clip, on the segments' clip index."""
-    s = TranscriptSegment.__table__.c  # type: ignore[attr-defined]
-    decision = func.coalesce(s.speaker_child_probability, s.child_probability)
-    seconds = func.sum(func.coalesce(s.speech_s, s.end_s - s.start_s))
-    query = select(seconds).where(s.clip_id == clip_id)
-    return query.where(decision >= policy.child_probability_threshold).scalar_subquery()
 
 
 def _naive(value: Any) -> datetime:

@@ -21,13 +21,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, insert, select, update
 from sqlmodel import Session, SQLModel, col
 
-from bwv import audit
-from bwv.db import session_scope
-from bwv.errors import BwvError, ImportRejected
-from bwv.models import Assignment, Attendance, Incident, Officer
-from bwv.timeutil import iso_z, parse_time
+from bwv.core import audit
+from bwv.core.db import session_scope
+from bwv.core.errors import BwvError, ImportRejected
+from bwv.core.models import Assignment, Attendance, Incident, Officer
+from bwv.core.timeutil import checked_zone, iso_z, parse_time
 from compliance.linking import LinkSummary, recompute_links
-from compliance.rawtime import checked_zone
 from compliance.tabular import RawRow, Table, read_table, rejected
 
 KINDS = ("officers", "assignments", "incidents", "attendance")

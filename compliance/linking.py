@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlmodel import Session
 
-from bwv.models import Assignment, Attendance, Clip, ClipLink, LinkDecision
+from bwv.core.models import Assignment, Attendance, Clip, ClipLink, LinkDecision
 from compliance.bulk import paused_gc
 from compliance.policy import Policy, load_policy
 from compliance.rawtime import epoch, raw

@@ -16,8 +16,8 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine
 
-from bwv.errors import BwvError
-from bwv.timeutil import json_time
+from bwv.core.errors import BwvError
+from bwv.core.timeutil import json_time
 from compliance.bulk import paused_gc
 from compliance.consistency import GROUPINGS
 from compliance.facts import Period

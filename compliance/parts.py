@@ -29,8 +29,8 @@ from typing import Any
 from sqlalchemy import Engine, Select, func, select
 from sqlmodel import Session
 
-from bwv.db import read_scope
-from bwv.models import Incident
+from bwv.core.db import read_scope
+from bwv.core.models import Incident
 from compliance.bulk import paused_gc
 from compliance.facts import Period, UnassignedClip, load_evidence, unassigned_clips
 from compliance.policy import Policy

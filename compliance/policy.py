@@ -15,7 +15,8 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from bwv.errors import BwvError
+from bwv.core.child_speech import DEFAULT_THRESHOLD
+from bwv.core.errors import BwvError
 
 DEFAULT_POLICY_FILE = Path(__file__).with_name("default_policy.toml")
 
@@ -23,7 +24,7 @@ DEFAULT_POLICY_FILE = Path(__file__).with_name("default_policy.toml")
 @dataclass(frozen=True)
 class Policy:
     min_speaking_age: int = 3
-    child_probability_threshold: float = 0.65
+    child_probability_threshold: float = DEFAULT_THRESHOLD
     min_child_speech_s: float = 2.0
     start_grace_s: float = 60.0
     stop_grace_s: float = 60.0

@@ -5,7 +5,9 @@ SQLite DATETIME conversion (a Python regex per value) and aware-datetime arithme
 formatting (a tzinfo call per operation) were the largest costs, so the bulk loaders
 select the stored text as is, parse it with the C `fromisoformat`, and the compliance
 facts hold naive datetimes that are UTC by convention. Everything that shows a time
-goes through `iso_z` (JSON) or `as_utc` (local display), which accept both kinds.
+goes through `bwv.core.timeutil.iso_z` (JSON) or `as_utc` (local display), which accept
+both kinds. This module and the loaders that use it (`facts`, `linking`, `parts`) are the
+only place naive datetimes exist.
 PostgreSQL drivers already hand back datetimes; both shapes are accepted.
 """
 
@@ -13,14 +15,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import String, type_coerce
-
-from bwv.errors import BwvError
-from bwv.timeutil import as_utc, iso_z, local_zone
-
-__all__ = ["EPOCH", "as_utc", "checked_zone", "epoch", "iso_z", "naive", "raw"]
 
 EPOCH = datetime(1970, 1, 1)  # naive UTC, like the facts it is subtracted from
 
@@ -43,11 +39,3 @@ def epoch(value: str | datetime | None) -> float | None:
     """Seconds since 1970 for a stored or naive-UTC timestamp."""
     moment = naive(value)
     return None if moment is None else (moment - EPOCH).total_seconds()
-
-
-def checked_zone() -> ZoneInfo:
-    """The configured local zone, or a clear error when `BWV_TIMEZONE` names none."""
-    try:
-        return local_zone()
-    except ValueError as exc:
-        raise BwvError(str(exc)) from None

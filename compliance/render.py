@@ -8,19 +8,15 @@ quote, because incident notes and locations come from outside systems.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from bwv.timeutil import local_zone
+from bwv.core.csvsafe import write_csv
+from bwv.core.timeutil import as_utc, iso_z, local_zone
 from compliance.consistency import ConsistencyView, GroupStats
-from compliance.rawtime import as_utc, iso_z
 from compliance.report import IncidentDetail, Report, summary
 from compliance.verdicts import FINDINGS, Finding, IncidentVerdict, Reason
-
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _local(moment: datetime | str) -> datetime:
@@ -133,19 +129,6 @@ def summary_line(report: Report) -> str:
     )
 
 
-def safe_cell(value: Any) -> str:
-    """A CSV cell a spreadsheet will show as text, never evaluate as a formula."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
-
-
-def _csv(rows: Iterable[list[Any]]) -> str:
-    buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerows([safe_cell(cell) for cell in row] for row in rows)
-    return buffer.getvalue()
-
-
 CSV_HEADER = [
     "incident_ref", "type", "reported_at", "location", "child_contact", "child_ages",
     "verdict", "reasons", "officer_findings", "clip_ids", "evidence", "notes",
@@ -153,7 +136,7 @@ CSV_HEADER = [
 
 
 def render_csv(report: Report) -> str:
-    return _csv([CSV_HEADER, *(_csv_row(v) for v in report.verdicts)])
+    return write_csv([CSV_HEADER, *(_csv_row(v) for v in report.verdicts)])
 
 
 def _csv_row(v: IncidentVerdict) -> list[Any]:
@@ -183,7 +166,7 @@ GROUP_HEADER = [
 
 def render_groups_csv(view: ConsistencyView) -> str:
     rows = [GROUP_HEADER] + [_group_cells(g) for g in [view.force, *view.groups]]
-    return _csv(rows)
+    return write_csv(rows)
 
 
 def _group_cells(g: GroupStats) -> list[Any]:

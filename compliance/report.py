@@ -18,10 +18,11 @@ import orjson
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from bwv import audit
-from bwv.db import read_scope, session_scope
-from bwv.errors import NotFound
-from bwv.models import Incident, utc_now
+from bwv.core import audit
+from bwv.core.db import read_scope, session_scope
+from bwv.core.errors import NotFound
+from bwv.core.models import Incident, utc_now
+from bwv.core.timeutil import checked_zone, iso_z
 from compliance.consistency import (
     GROUPINGS,
     ConsistencyView,
@@ -40,7 +41,6 @@ from compliance.facts import (
 from compliance.linking import recompute_links
 from compliance.parts import Judging, judge_period
 from compliance.policy import Policy, load_policy
-from compliance.rawtime import checked_zone, iso_z
 from compliance.tally import Tally
 from compliance.verdicts import (
     FINDINGS,
@@ -156,19 +156,25 @@ def incident_detail(
     checked_zone()
     policy = load_policy(policy_path)
     with session_scope(engine) as session:
-        if session.get(Incident, ref) is None:
-            raise NotFound(f"no incident {ref!r} in the catalogue")
         if policy_path is not None:
             recompute_links(session, policy=policy)
-        evidence = load_evidence(session, policy=policy, period=Period(), refs=[ref])
-        verdict = judge_all(evidence, policy)[0]
+        detail = judge_incident(session, ref, policy)
         audit.record(
             session,
             actor=actor,
             action="incident_view",
             object_ids=[f"incident:{ref}"],
-            details={"verdict": verdict.verdict},
+            details={"verdict": detail.verdict.verdict},
         )
+    return detail
+
+
+def judge_incident(session: Session, ref: str, policy: Policy) -> IncidentDetail:
+    """One incident judged in the caller's transaction (not audited here)."""
+    if session.get(Incident, ref) is None:
+        raise NotFound(f"no incident {ref!r} in the catalogue")
+    evidence = load_evidence(session, policy=policy, period=Period(), refs=[ref])
+    verdict = judge_all(evidence, policy)[0]
     return IncidentDetail(verdict=verdict, officers=evidence.officers, policy=policy)
 
 

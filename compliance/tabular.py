@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bwv.errors import BwvError, ImportRejected
+from bwv.core.errors import BwvError, ImportRejected
 
 HEADER_LINE = 1
 

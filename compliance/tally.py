@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import tzinfo
 
-from bwv.timeutil import as_utc, local_zone
+from bwv.core.timeutil import as_utc, local_zone
 from compliance.facts import OfficerFacts
 from compliance.verdicts import NON_COMPLIANT, AttendanceOutcome, IncidentVerdict
 

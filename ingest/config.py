@@ -12,9 +12,8 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from bwv.errors import BwvError
+from bwv.core.errors import BwvError
 
 MEDIA_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".avi", ".mts", ".ts", ".3gp"})
 
@@ -25,20 +24,6 @@ DEFAULT_FILENAME_PATTERNS = (
     r"(?P<officer>[^_/]+)_(?P<serial>[^_/]+)_(?P<trigger>\d{8}T?\d{6}Z?)/"
     r"(?P<start>\d{8}T?\d{6}Z?)_(?P<recording>[^_/.]+)\.[A-Za-z0-9]+$",
 )
-# A segment counts as a child speaking when its speaker group's pooled probability is at
-# or above this (the shipped classifier's threshold; the compliance policy has its own,
-# defaulting to the same; tests/test_voice.py keeps the three in step).
-CHILD_THRESHOLD = 0.65
-
-
-def decision_probability(segment: Any) -> float | None:
-    """What a segment's child speech is judged on: its speaker group's pooled probability
-    when it was grouped, else its own (a transcript segment or a stored row)."""
-    if segment.speaker_child_probability is not None:
-        return float(segment.speaker_child_probability)
-    return None if segment.child_probability is None else float(segment.child_probability)
-
-
 DEFAULT_SERIAL_TAGS = ("device_serial", "serial", "serial_number", "camera_serial", "device_id")
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bwv.errors import BwvError
+from bwv.core.errors import BwvError
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel

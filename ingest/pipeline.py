@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bwv.errors import BwvError
+from bwv.core.errors import BwvError
 from ingest import audio as audio_facts
 from ingest.config import IngestConfig
 from ingest.frames import FrameFacts, frame_facts
@@ -133,7 +133,7 @@ def _shifted(segments: list[Segment], offset_s: float) -> list[Segment]:
 def _store(path: Path, sha256: str, store: Path | None) -> Path | None:
     if store is None:
         return None
-    from ingest.store import store_original
+    from bwv.core.store import store_original
 
     return store_original(path, sha256, store)
 

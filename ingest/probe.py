@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bwv.errors import BwvError
+from bwv.core.errors import BwvError
 
 
 class MediaError(BwvError):

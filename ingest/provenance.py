@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bwv.timeutil import parse_time
+from bwv.core.timeutil import parse_time
 from ingest.config import IngestConfig
 
 SIDECAR, TAG, FILE_NAME, FILE_TIME = "sidecar", "container_tag", "file_name", "file_time"

@@ -72,7 +72,7 @@ def load_transcriber(
 
 def _load_voice() -> Any:
     """The shipped child-voice classifier, or None when the package has none yet."""
-    from ingest.voice import DEFAULT_MODEL_PATH, ChildVoiceModel
+    from ingest.voice.model import DEFAULT_MODEL_PATH, ChildVoiceModel
 
     return ChildVoiceModel.load() if DEFAULT_MODEL_PATH.is_file() else None
 
@@ -164,7 +164,7 @@ def _embeddings(
     """Per span, the child-voice embedding from the window's encoder states and log-mel."""
     if voice is None or voice_input is None:
         return [None] * len(spans)
-    from ingest.voice import segment_embedding
+    from ingest.voice.model import segment_embedding
 
     frames, mel = voice_input
     return [segment_embedding(frames, encoder.frame_slice(s, e), mel) for s, e, _ in spans]

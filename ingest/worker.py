@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -19,13 +19,12 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from bwv.db import session_scope
-from bwv.errors import BwvError
-from bwv.models import Clip
+from bwv.core.db import session_scope
+from bwv.core.errors import BwvError
+from bwv.core.models import Clip
+from bwv.core.store import sha256_file
 from ingest.config import MEDIA_EXTENSIONS, IngestConfig, load_config
 from ingest.pipeline import FileContext, FileResult, process_file
-from ingest.progress import IngestProgress
-from ingest.store import sha256_file
 from ingest.writer import store_result
 
 
@@ -60,13 +59,17 @@ class Skipped:
     sha256: str
 
 
+# Called after each file is stored, with the files found and the summary so far.
+OnProgress = Callable[[int, "IngestSummary"], None]
+
+
 def ingest_paths(
     paths: list[Path],
     *,
     engine: Engine,
     actor: str,
     options: IngestOptions,
-    show_progress: bool = False,
+    on_progress: OnProgress | None = None,
 ) -> IngestSummary:
     """Catalogues every media file under `paths`; idempotent by content hash."""
     started = time.monotonic()
@@ -75,11 +78,10 @@ def ingest_paths(
     check_model(options)
     known = known_hashes(engine)
     summary = IngestSummary()
-    with IngestProgress(len(files), enabled=show_progress) as progress:
-        for outcome in _outcomes(files, options, config, known):
-            _record(outcome, summary, engine=engine, actor=actor)
-            progress.advance(summary.footage_seconds)
-    relink(engine)
+    for outcome in _outcomes(files, options, config, known):
+        _record(outcome, summary, engine=engine, actor=actor)
+        if on_progress is not None:
+            on_progress(len(files), summary)
     summary.seconds = time.monotonic() - started
     return summary
 
@@ -199,13 +201,3 @@ def _record(
         summary.footage_seconds += (outcome.media.duration_s or 0.0) if outcome.media else 0.0
     if clip_id is not None:
         summary.clip_ids.append(clip_id)
-
-
-def relink(engine: Engine) -> None:
-    """Recomputes clip-incident links once the batch is stored (when compliance is present)."""
-    try:
-        from compliance.linking import recompute_links
-    except ImportError:
-        return
-    with session_scope(engine) as session:
-        recompute_links(session)

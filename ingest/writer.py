@@ -14,10 +14,9 @@ from datetime import timedelta
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from bwv.audit import record
-from bwv.db import session_scope
-from bwv.models import Clip, ClipField, Derivative, SpeechRegion, TranscriptSegment
-from ingest.config import CHILD_THRESHOLD, decision_probability
+from bwv.core.audit import record
+from bwv.core.db import session_scope
+from bwv.core.models import Clip, ClipField, Derivative, SpeechRegion, TranscriptSegment
 from ingest.pipeline import FileResult
 
 
@@ -74,7 +73,6 @@ def clip_row(result: FileResult) -> Clip:
         audio_state=audio.state if audio else None,
         audio_peak_dbfs=audio.peak_dbfs if audio else None,
         speech_seconds=audio.speech_seconds if audio else None,
-        child_speech_seconds=_child_seconds(result),
         transcribed=bool(audio and audio.transcribed),
         frames_sampled=frames.frames_sampled if frames else None,
         dark_frame_share=frames.dark_frame_share if frames else None,
@@ -127,19 +125,6 @@ def _derivative(clip_id: int, kind: str, media_type: str, content: bytes) -> Der
         sha256=hashlib.sha256(content).hexdigest(),
         media_type=media_type,
         content=content,
-    )
-
-
-def _child_seconds(result: FileResult) -> float | None:
-    if not result.audio or not result.audio.transcribed:
-        return None
-    return round(
-        sum(
-            s.speech_s if s.speech_s is not None else s.end_s - s.start_s
-            for s in result.audio.segments
-            if (p := decision_probability(s)) is not None and p >= CHILD_THRESHOLD
-        ),
-        3,
     )
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from bwv.db import database_url, get_engine, session_scope
-from bwv.models import (
+from bwv.core.db import database_url, get_engine, session_scope
+from bwv.core.models import (
     Assignment,
     Attendance,
     Clip,

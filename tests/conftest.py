@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from sqlalchemy import Engine
 
 from bwv.cli import main
-from bwv.db import database_url, get_engine
+from bwv.core.db import database_url, get_engine
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "sample_media"

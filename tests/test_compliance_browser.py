@@ -18,7 +18,7 @@ from compliance_helpers import (
 )
 
 from bwv.cli import main
-from bwv.db import session_scope
+from bwv.core.db import session_scope
 
 CHROMIUM = Path("/usr/bin/chromium")
 NASTY = "<script>document.title='owned'</script><img src=x onerror=alert(1)>"

@@ -12,8 +12,8 @@ from sqlalchemy import Engine, func
 from sqlmodel import select
 
 from bwv.cli import main
-from bwv.db import session_scope
-from bwv.models import Assignment, Attendance, AuditEvent, ClipLink, Incident, Officer
+from bwv.core.db import session_scope
+from bwv.core.models import Assignment, Attendance, AuditEvent, ClipLink, Incident, Officer
 
 OFFICERS = "officer_id,name,team,station\nO1,PC One,Team A,Central\nO2,PC Two,Team B,North\n"
 INCIDENTS = (

@@ -15,9 +15,9 @@ from compliance_helpers import (
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from bwv.db import session_scope
-from bwv.errors import BwvError, NotFound
-from bwv.models import AuditEvent, ClipLink, LinkDecision
+from bwv.core.db import session_scope
+from bwv.core.errors import BwvError, NotFound
+from bwv.core.models import AuditEvent, ClipLink, LinkDecision
 from compliance.decisions import decide_link
 from compliance.facts import Period
 from compliance.policy import Policy
@@ -120,7 +120,7 @@ def test_recomputation_is_idempotent_and_drops_stale_links(engine: Engine) -> No
     again = relink(engine)
     assert (first.added, again.added, again.removed, again.changed) == (1, 0, 0, 0)
     with session_scope(engine) as session:
-        from bwv.models import Attendance
+        from bwv.core.models import Attendance
 
         for row in session.exec(select(Attendance)):
             session.delete(row)
@@ -187,7 +187,7 @@ def test_clip_by_file_name(engine: Engine) -> None:
     with session_scope(engine) as session:
         standard_incident(session)
         clip = add_clip(session, serial="CAM1", start="2024-01-16T15:00:00")
-        from bwv.models import Clip
+        from bwv.core.models import Clip
 
         name = session.get(Clip, clip).file_name  # type: ignore[union-attr]
     result = decide_link(name, "INC-1", action="link", reason="r", engine=engine, actor="a")

@@ -23,7 +23,7 @@ from compliance_helpers import (
 )
 
 from bwv.cli import main
-from bwv.db import session_scope
+from bwv.core.db import session_scope
 from compliance import parts
 from compliance.facts import Period
 
@@ -284,8 +284,8 @@ def test_unknown_time_zone_is_a_clear_error(db: Path, monkeypatch: pytest.Monkey
 
 
 def test_demo_without_sample_media_is_a_clear_error(tmp_path: Path) -> None:
-    from bwv.errors import BwvError
-    from compliance.demo import run_demo
+    from bwv.core.errors import BwvError
+    from bwv.services.demo import run_demo
 
     with pytest.raises(BwvError, match=r"sample media folder .*nothing is missing; run `bwv demo`"):
         run_demo(tmp_path / "out", actor="tester", media=tmp_path / "nothing")

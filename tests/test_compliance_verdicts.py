@@ -16,7 +16,7 @@ from compliance_helpers import (
 )
 from sqlalchemy import Engine
 
-from bwv.db import session_scope
+from bwv.core.db import session_scope
 from compliance.facts import Period
 from compliance.policy import Policy
 from compliance.report import build_report

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from bwv.audit import GENESIS, event_hash, record
 from bwv.cli import main
-from bwv.db import HEAD_REVISION, get_engine, session_scope
-from bwv.models import AuditEvent
+from bwv.core.audit import GENESIS, event_hash, record
+from bwv.core.db import HEAD_REVISION, get_engine, session_scope
+from bwv.core.models import AuditEvent
 
 PAYLOAD = "=cmd|' /C calc'!A0"
 
@@ -239,4 +239,4 @@ def test_bad_time_is_a_usage_error(db: Path) -> None:
 def test_catalogue_is_at_the_append_only_revision(db: Path) -> None:
     with sqlite3.connect(db) as connection:
         version = connection.execute("SELECT version_num FROM alembic_version").fetchone()[0]
-    assert version == HEAD_REVISION == "0005"
+    assert version == HEAD_REVISION == "0006"

@@ -24,7 +24,7 @@ from typing import Any
 from click.testing import CliRunner
 
 from bwv.cli import main
-from ingest.store import temp_files
+from bwv.core.store import temp_files
 
 ROOT = Path(__file__).resolve().parents[1]
 MEDIA = {".mp4", ".mov", ".mkv"}

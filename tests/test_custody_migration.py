@@ -18,10 +18,10 @@ from types import ModuleType
 
 import pytest
 
-from bwv.db import HEAD_REVISION, get_engine
+from bwv.core.db import HEAD_REVISION, get_engine
 
 ROOT = Path(__file__).resolve().parents[1]
-REVISION = ROOT / "bwv" / "migrations" / "versions" / "0003_audit_append_only.py"
+REVISION = ROOT / "bwv" / "core" / "migrations" / "versions" / "0003_audit_append_only.py"
 Psql = Callable[[str], subprocess.CompletedProcess[str]]
 
 
@@ -100,4 +100,4 @@ def test_sqlite_catalogue_reaches_the_new_head(tmp_path: Path) -> None:
     engine = get_engine(f"sqlite:///{tmp_path / 'bwv.db'}")
     with engine.connect() as connection:
         version = connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
-    assert version == HEAD_REVISION == "0005"
+    assert version == HEAD_REVISION == "0006"

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bwv.errors import BwvError
-from ingest.store import (
+from bwv.core.errors import BwvError
+from bwv.core.store import (
     READ_ONLY,
     StoreError,
     sha256_file,

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from bwv.cli import main
-from ingest.store import sha256_file, temp_files
+from bwv.core.store import sha256_file, temp_files
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ("VID_0042.mp4", "VID_0042.json", "X60390009_20240220_101500.mkv")

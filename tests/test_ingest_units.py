@@ -113,7 +113,7 @@ def test_a_catalogue_made_before_speech_seconds_is_upgraded(tmp_path):
     from alembic.config import Config
     from sqlalchemy import create_engine
 
-    from bwv.db import HEAD_REVISION, MIGRATIONS, database_url, get_engine
+    from bwv.core.db import HEAD_REVISION, MIGRATIONS, database_url, get_engine
 
     url = database_url(str(tmp_path / "old.db"))
     with create_engine(url).begin() as connection:

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from bwv.cli import main
-from ingest.voice import DEFAULT_MODEL_PATH, ChildVoiceModel
+from ingest.voice.model import DEFAULT_MODEL_PATH, ChildVoiceModel
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEECHOCEAN = ROOT.parent / "shared" / "data" / "speechocean762-train"
@@ -72,7 +72,7 @@ def test_shipped_model_is_plain_json_and_gives_probabilities(model: ChildVoiceMo
 
 
 def test_calibrated_on_speakers_it_never_heard(held_out_folder: Path) -> None:
-    from ingest.voice_train import evaluate
+    from ingest.voice.training.train import evaluate
 
     scores = evaluate(held_out_folder).scores
     observed = scores.child_speakers / scores.speakers  # equal utterances per speaker
@@ -109,7 +109,7 @@ def test_sample_clip_voices_get_sane_probabilities(model: ChildVoiceModel) -> No
     """espeak-ng voices are synthetic, so only sanity is asserted (values are reported in
     the model card): each speech turn of clip 1 gets a finite probability in [0, 1]."""
     from ingest.encoder import Piece
-    from ingest.voice_train import piece_probabilities
+    from ingest.voice.training.train import piece_probabilities
 
     if not CLIP_WITH_CHILD.is_file():
         pytest.skip(f"{CLIP_WITH_CHILD} absent")
@@ -127,7 +127,7 @@ def test_sample_clip_voices_get_sane_probabilities(model: ChildVoiceModel) -> No
 def test_speaker_grouping_finds_two_voices_and_absorbs_a_stray_segment() -> None:
     """Average linkage on cosine distance stops at the shipped distance; a group with less
     than the minimum speech joins its nearest group; labels follow first appearance."""
-    from ingest.speakers import SpeakerSpace, group_speakers
+    from ingest.voice.speakers import SpeakerSpace, group_speakers
 
     rng = np.random.default_rng(3)
     first, second = np.eye(32)[0], np.eye(32)[1]  # two voices at cosine distance 1
@@ -147,7 +147,7 @@ def test_held_out_child_and_adult_are_told_apart_as_speakers(
 ) -> None:
     """Utterances of a held-out child and a held-out adult, as one clip's segments: the
     shipped speaker space groups them by voice, and the child's group scores higher."""
-    from ingest.voice_train import embed_utterances, extract_frames, read_labels
+    from ingest.voice.training.train import embed_utterances, extract_frames, read_labels
 
     assert model.speakers is not None, "the shipped model must carry a speaker space"
     utterances = read_labels(held_out_folder)
@@ -163,10 +163,11 @@ def test_held_out_child_and_adult_are_told_apart_as_speakers(
     assert found.speaker_probabilities[truth].mean() > found.speaker_probabilities[~truth].mean()
 
 
-def test_shipped_threshold_is_the_policy_default_and_the_catalogue_marker(
-    model: ChildVoiceModel,
-) -> None:
+def test_shipped_model_was_trained_for_the_default_threshold(model: ChildVoiceModel) -> None:
+    """The classifier file records the threshold its figures were measured at; it must be
+    the one the policy defaults to (bwv.core.child_speech, the single definition)."""
+    from bwv.core.child_speech import DEFAULT_THRESHOLD
     from compliance.policy import load_policy
-    from ingest.config import CHILD_THRESHOLD
 
-    assert model.threshold == CHILD_THRESHOLD == load_policy(None).child_probability_threshold
+    assert model.threshold == DEFAULT_THRESHOLD
+    assert load_policy(None).child_probability_threshold == DEFAULT_THRESHOLD

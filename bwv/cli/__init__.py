@@ -16,13 +16,17 @@ from typing import Any
 
 import click
 
-from bwv import cli_compliance, cli_custody, cli_voice
-from bwv.cli_common import (
+from bwv.cli import compliance as cli_compliance
+from bwv.cli import custody as cli_custody
+from bwv.cli import voice as cli_voice
+from bwv.cli.common import (
     AppContext,
     BwvGroup,
+    child_threshold,
     emit_json,
     json_option,
     pass_app,
+    policy_option,
     time_range_options,
 )
 
@@ -54,7 +58,7 @@ def run() -> None:
 
 
 def _end_quickly() -> None:
-    db = sys.modules.get("bwv.db")  # never imported just to close nothing
+    db = sys.modules.get("bwv.core.db")  # never imported just to close nothing
     if db is not None:
         db.dispose_engines()
     gc.freeze()
@@ -89,23 +93,26 @@ def _end_quickly() -> None:
 @pass_app
 def ingest(app: AppContext, paths: tuple[Path, ...], **options: Any) -> None:
     """Catalogue body-worn video files and folders (walked recursively)."""
-    from bwv.cli_output import print_ingest_summary
-    from ingest.worker import IngestOptions, ingest_paths
+    from bwv.cli.output import print_ingest_summary
+    from bwv.cli.progress import IngestProgress
+    from bwv.services.ingesting import ingest as ingest_files
+    from ingest.worker import IngestOptions
 
-    summary = ingest_paths(
-        list(paths),
-        engine=app.engine,
-        actor=app.actor,
-        options=IngestOptions(
-            workers=options["workers"],
-            model=options["model"],
-            language=options["language"],
-            transcribe=not options["no_transcribe"],
-            child_voice=not options["no_child_voice"],
-            store=options["store"],
-        ),
-        show_progress=True,
-    )
+    with IngestProgress(enabled=True) as progress:
+        summary = ingest_files(
+            list(paths),
+            engine=app.engine,
+            actor=app.actor,
+            options=IngestOptions(
+                workers=options["workers"],
+                model=options["model"],
+                language=options["language"],
+                transcribe=not options["no_transcribe"],
+                child_voice=not options["no_child_voice"],
+                store=options["store"],
+            ),
+            on_progress=progress,
+        )
     print_ingest_summary(summary)
     raise SystemExit(1 if summary.failed else 0)
 
@@ -116,26 +123,34 @@ def ingest(app: AppContext, paths: tuple[Path, ...], **options: Any) -> None:
 @time_range_options
 @click.option("--failed", is_flag=True, help="Only clips that failed ingest.")
 @json_option
+@policy_option
 @pass_app
-def clips(app: AppContext, as_json: bool, **filters: Any) -> None:
-    """List catalogued clips."""
-    from bwv.cli_output import print_clips
-    from ingest.catalogue import ClipFilter, list_clips
+def clips(app: AppContext, as_json: bool, policy_path: Path | None, **filters: Any) -> None:
+    """List catalogued clips (child seconds at the policy's threshold)."""
+    from bwv.cli.output import print_clips
+    from bwv.services.catalogue import ClipFilter, list_clips
 
-    rows = list_clips(engine=app.engine, actor=app.actor, clip_filter=ClipFilter(**filters))
+    rows = list_clips(
+        engine=app.engine,
+        actor=app.actor,
+        clip_filter=ClipFilter(**filters),
+        threshold=child_threshold(policy_path),
+    )
     emit_json(rows) if as_json else print_clips(rows)
 
 
 @main.command()
 @click.argument("clip")
 @json_option
+@policy_option
 @pass_app
-def show(app: AppContext, clip: str, as_json: bool) -> None:
+def show(app: AppContext, clip: str, as_json: bool, policy_path: Path | None) -> None:
     """Show a clip: metadata with provenance, audio facts, transcript (child speech marked)."""
-    from bwv.cli_output import print_clip_detail
-    from ingest.catalogue import clip_detail
+    from bwv.cli.output import print_clip_detail
+    from bwv.services.catalogue import clip_detail
 
-    detail = clip_detail(clip, engine=app.engine, actor=app.actor)
+    threshold = child_threshold(policy_path)
+    detail = clip_detail(clip, engine=app.engine, actor=app.actor, threshold=threshold)
     emit_json(detail) if as_json else print_clip_detail(detail)
 
 
@@ -144,16 +159,30 @@ def show(app: AppContext, clip: str, as_json: bool) -> None:
 @click.option("--child", "child_only", is_flag=True, help="Only speech attributed to a child.")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
 @json_option
+@policy_option
 @pass_app
-def search(app: AppContext, text: str, child_only: bool, limit: int, as_json: bool) -> None:
+def search(
+    app: AppContext,
+    text: str,
+    child_only: bool,
+    limit: int,
+    as_json: bool,
+    policy_path: Path | None,
+) -> None:
     """Full-text search over transcripts."""
-    from bwv.cli_output import print_hits
-    from ingest.catalogue import search_transcripts
+    from bwv.cli.output import print_hits
+    from bwv.services.catalogue import search_transcripts
 
+    threshold = child_threshold(policy_path)
     hits = search_transcripts(
-        text, engine=app.engine, actor=app.actor, child_only=child_only, limit=limit
+        text,
+        engine=app.engine,
+        actor=app.actor,
+        threshold=threshold,
+        child_only=child_only,
+        limit=limit,
     )
-    emit_json(hits) if as_json else print_hits(hits)
+    emit_json(hits) if as_json else print_hits(hits, threshold)
 
 
 @main.command()
@@ -165,12 +194,18 @@ def search(app: AppContext, text: str, child_only: bool, limit: int, as_json: bo
     default="txt",
     show_default=True,
 )
+@policy_option
 @pass_app
-def transcript(app: AppContext, clip: str, fmt: str) -> None:
+def transcript(app: AppContext, clip: str, fmt: str, policy_path: Path | None) -> None:
     """Print a clip's time-coded transcript."""
-    from ingest.catalogue import render_transcript
+    from bwv.services.catalogue import render_transcript
 
-    click.echo(render_transcript(clip, fmt, engine=app.engine, actor=app.actor), nl=False)
+    click.echo(
+        render_transcript(
+            clip, fmt, engine=app.engine, actor=app.actor, threshold=child_threshold(policy_path)
+        ),
+        nl=False,
+    )
 
 
 for _module in (cli_compliance, cli_voice, cli_custody):

@@ -19,7 +19,7 @@ import secrets
 import stat
 from pathlib import Path
 
-from bwv.errors import BwvError
+from bwv.core.errors import BwvError
 
 CHUNK = 1024 * 1024
 READ_ONLY = 0o444

@@ -3,11 +3,13 @@
 from alembic import context
 from sqlmodel import SQLModel
 
-import bwv.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import bwv.core.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 connection = context.config.attributes.get("connection")
 if connection is None:
-    raise RuntimeError("bwv migrations run through bwv.db.migrate(), which passes a connection")
+    raise RuntimeError(
+        "bwv migrations run through bwv.core.db.migrate(), which passes a connection"
+    )
 
 context.configure(
     connection=connection,

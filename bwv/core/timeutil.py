@@ -10,6 +10,8 @@ import os
 from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bwv.core.errors import BwvError
+
 DEFAULT_TIMEZONE = "Europe/London"
 
 
@@ -19,6 +21,14 @@ def local_zone() -> ZoneInfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ValueError(f"unknown time zone {name!r} in BWV_TIMEZONE") from exc
+
+
+def checked_zone() -> ZoneInfo:
+    """The configured local zone, or a clear error when `BWV_TIMEZONE` names none."""
+    try:
+        return local_zone()
+    except ValueError as exc:
+        raise BwvError(str(exc)) from None
 
 
 def parse_time(text: str, zone: tzinfo | None = None) -> datetime:

@@ -12,12 +12,13 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 from sqlalchemy import Engine
 
-from bwv.errors import BwvError
+from bwv.core.errors import BwvError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -33,14 +34,14 @@ class AppContext:
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            from bwv.db import database_url, get_engine
+            from bwv.core.db import database_url, get_engine
 
             self._engine = get_engine(database_url(self.db))
         return self._engine
 
     @property
     def actor(self) -> str:
-        from bwv.audit import resolve_actor
+        from bwv.core.audit import resolve_actor
 
         return resolve_actor(self.actor_option)
 
@@ -71,6 +72,21 @@ def json_option(func: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")(func)
 
 
+policy_option = click.option(
+    "--policy",
+    "policy_path",
+    type=click.Path(path_type=Path),
+    help="Policy TOML file (default: $BWV_POLICY or the built-in policy).",
+)
+
+
+def child_threshold(policy_path: Path | None) -> float:
+    """The child-probability threshold of the policy in force (`--policy` or $BWV_POLICY)."""
+    from compliance.policy import load_policy
+
+    return load_policy(policy_path).child_probability_threshold
+
+
 def time_range_options(func: F) -> F:
     """`--since` and `--until`, ISO 8601 (local time in the configured zone without offset)."""
     func = click.option("--until", "until", type=TimeParam(), help="Only up to this time.")(func)
@@ -85,7 +101,7 @@ class TimeParam(click.ParamType):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if isinstance(value, datetime):
             return value
-        from bwv.timeutil import parse_time
+        from bwv.core.timeutil import parse_time
 
         try:
             return parse_time(str(value))
@@ -102,6 +118,6 @@ def _json_default(value: Any) -> Any:
         from dataclasses import asdict
 
         return asdict(value)
-    from bwv.timeutil import json_time
+    from bwv.core.timeutil import json_time
 
     return json_time(value)

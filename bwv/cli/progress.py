@@ -9,8 +9,7 @@ from typing import Any
 class IngestProgress:
     """A rich progress bar, silent when disabled or when stderr is not a terminal."""
 
-    def __init__(self, total_files: int, *, enabled: bool) -> None:
-        self.total = total_files
+    def __init__(self, *, enabled: bool) -> None:
         self.enabled = enabled
         self._progress: Any = None
         self._task: Any = None
@@ -42,12 +41,14 @@ class IngestProgress:
             console=console,
         )
         self._progress.start()
-        self._task = self._progress.add_task("ingest", total=self.total, hours=0.0)
+        self._task = self._progress.add_task("ingest", total=None, hours=0.0)
         return self
 
-    def advance(self, footage_seconds: float) -> None:
+    def __call__(self, total_files: int, summary: Any) -> None:
+        """ingest's progress callback: one more file stored, of `total_files` found."""
         if self._progress is not None:
-            self._progress.update(self._task, advance=1, hours=footage_seconds / 3600)
+            hours = summary.footage_seconds / 3600
+            self._progress.update(self._task, total=total_files, advance=1, hours=hours)
 
     def __exit__(
         self,

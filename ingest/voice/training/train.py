@@ -33,10 +33,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bwv.errors import BwvError
+from bwv.core.child_speech import DEFAULT_THRESHOLD
+from bwv.core.errors import BwvError
 from ingest.encoder import FRAME_S, SAMPLE_RATE, Piece, Window, pack_windows
-from ingest.speakers import fit_speaker_space
-from ingest.voice import MELS_PER_FRAME, ChildVoiceModel, mel_span, segment_embedding
+from ingest.voice.model import MELS_PER_FRAME, ChildVoiceModel, mel_span, segment_embedding
+from ingest.voice.speakers import fit_speaker_space
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
@@ -48,7 +49,6 @@ ENCODE_BATCH = 8  # windows per encoder call: amortises the call without much me
 # Speech counts as a child's when its speaker group's pooled probability reaches this: the
 # compliance policy's default too. Chosen from the simulated conversations `train` prints:
 # the highest sensitivity that keeps adult-only clips called child "rarely" (a few %).
-DEFAULT_THRESHOLD = 0.65
 MODEL_NAME = "bwv-child-voice"
 MODEL_VERSION = "1.0"
 

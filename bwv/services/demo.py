@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
-from bwv import audit
-from bwv.db import database_url, get_engine, session_scope
-from bwv.errors import BwvError
+from bwv.core import audit
+from bwv.core.db import database_url, get_engine, session_scope
+from bwv.core.errors import BwvError
 from compliance.decisions import decide_link
 from compliance.facts import Period
 from compliance.importer import KINDS, ImportResult, import_file
@@ -30,7 +30,7 @@ from compliance.report_html import render_html
 if TYPE_CHECKING:
     from ingest.worker import IngestSummary
 
-SAMPLE_MEDIA = Path(__file__).resolve().parents[1] / "sample_media"
+SAMPLE_MEDIA = Path(__file__).resolve().parents[2] / "sample_media"
 MANUAL_LINK = (
     "X60390010_20240305_183000.mov",
     "INC-2024-0005",
@@ -110,12 +110,11 @@ def _audit_start(engine: Engine, actor: str, folder: Path) -> None:
 
 
 def _ingest(media: Path, engine: Engine, actor: str, workers: int | None) -> IngestSummary:
-    # Imported here: ingest pulls in the media and speech libraries, which the rest of
-    # compliance never needs.
-    from ingest.worker import IngestOptions, ingest_paths
+    from bwv.services.ingesting import ingest
+    from ingest.worker import IngestOptions
 
     options = IngestOptions(workers=workers or min(4, os.cpu_count() or 1), model="tiny.en")
-    return ingest_paths([media], engine=engine, actor=actor, options=options)
+    return ingest([media], engine=engine, actor=actor, options=options)
 
 
 def _write_reports(report: Report, folder: Path) -> tuple[Path, Path]:

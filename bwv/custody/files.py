@@ -17,7 +17,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -27,10 +27,11 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from bwv.audit import record
-from bwv.db import session_scope
-from bwv.errors import BwvError, NotFound
-from bwv.models import (
+from bwv.core.audit import record
+from bwv.core.clip_ref import find_clip
+from bwv.core.db import session_scope
+from bwv.core.errors import BwvError, NotFound
+from bwv.core.models import (
     Attendance,
     AuditEvent,
     Clip,
@@ -39,9 +40,9 @@ from bwv.models import (
     Incident,
     LinkDecision,
 )
-from bwv.timeutil import iso_z, json_time
-from compliance.audit_log import ChainReport, event_record, iter_events, walk_chain
-from ingest.store import READ_ONLY, copy_hashing, sha256_file
+from bwv.core.store import READ_ONLY, copy_hashing, sha256_file
+from bwv.core.timeutil import iso_z, json_time
+from bwv.custody.chain import ChainReport, event_record, iter_events, walk_chain
 
 OK, MODIFIED, MISSING, UNREADABLE = "ok", "modified", "missing", "unreadable"
 
@@ -115,8 +116,6 @@ def verify_clips(
 
 
 def load_targets(session: Session, references: list[str], *, all_clips: bool) -> list[Target]:
-    from ingest.catalogue import find_clip
-
     if all_clips:
         clips = list(session.exec(select(Clip).order_by(col(Clip.id))).all())
     else:
@@ -199,6 +198,16 @@ class ExportResult:
 
 
 @dataclass(frozen=True)
+class DisclosureSources:
+    """What a disclosure holds that other packages know how to make, read in the export's
+    own transaction: the incident's verdict (as `bwv incident --json`) and a clip's
+    transcript in a format. The services layer supplies them; custody stays below it."""
+
+    verdict: Callable[[Session, str], dict[str, Any]]
+    transcript: Callable[[Session, Clip, str], str]
+
+
+@dataclass(frozen=True)
 class ExportPlan:
     """Everything read from the catalogue in one transaction before any file is written."""
 
@@ -207,6 +216,7 @@ class ExportPlan:
     thumbnails: dict[int, list[Derivative]]
     store_copies: dict[int, list[str]]
     findings: dict[str, Any]
+    transcripts: dict[int, dict[str, str]]
 
 
 def export_incident(
@@ -215,12 +225,13 @@ def export_incident(
     to: Path,
     engine: Engine,
     actor: str,
+    sources: DisclosureSources,
     derivatives_only: bool = False,
 ) -> ExportResult:
-    """Writes the disclosure folder for one incident and records it (`export`)."""
+    """Writes the disclosure folder for one incident and records it: one `export` event."""
     check_destination(to)
     with session_scope(engine) as session:
-        plan = load_plan(session, incident_ref)
+        plan = load_plan(session, incident_ref, sources)
     try:
         result = _publish(plan, to, engine=engine, actor=actor, derivatives_only=derivatives_only)
     except BwvError as exc:
@@ -242,7 +253,7 @@ def check_destination(to: Path) -> None:
         raise BwvError(f"export destination {to} is not empty; refusing to overwrite it")
 
 
-def load_plan(session: Session, incident_ref: str) -> ExportPlan:
+def load_plan(session: Session, incident_ref: str, sources: DisclosureSources) -> ExportPlan:
     incident = session.get(Incident, incident_ref)
     if incident is None:
         raise NotFound(f"no incident {incident_ref!r} in the catalogue")
@@ -261,7 +272,15 @@ def load_plan(session: Session, incident_ref: str) -> ExportPlan:
         clips=clips,
         thumbnails=_group(d for d in derivatives if d.kind == "thumbnail"),
         store_copies=_paths(d for d in derivatives if d.kind == "store_copy" and d.path),
-        findings=load_findings(session, incident, links),
+        findings={
+            **load_findings(session, incident, links),
+            "verdict": sources.verdict(session, incident_ref),
+        },
+        transcripts={
+            c.id: {fmt: sources.transcript(session, c, fmt) for fmt in TRANSCRIPT_FORMATS}
+            for c in clips
+            if c.id is not None and c.transcribed
+        },
     )
 
 
@@ -295,14 +314,6 @@ def load_findings(session: Session, incident: Incident, links: list[ClipLink]) -
     }
 
 
-def compliance_verdict(incident_ref: str, *, engine: Engine, actor: str) -> dict[str, Any]:
-    """The incident's voice-of-the-child verdict and officer findings, as `bwv incident --json`."""
-    from compliance.report import incident_detail, incident_json
-
-    detail = incident_detail(incident_ref, engine=engine, actor=actor)
-    return incident_json(detail.verdict, detail.officers)
-
-
 def _plain(values: dict[str, Any]) -> dict[str, Any]:
     return {k: iso_z(v) if isinstance(v, datetime) else v for k, v in values.items()}
 
@@ -312,13 +323,10 @@ def _publish(
 ) -> ExportResult:
     staging = _staging_folder(to)
     try:
-        files = _write_clip_files(staging, plan, engine=engine, actor=actor, only=derivatives_only)
-        verdict = compliance_verdict(str(plan.incident["incident_ref"]), engine=engine, actor=actor)
-        # Walked after the reads above were audited, so the excerpt ends at the chain head.
+        files = _write_clip_files(staging, plan, only=derivatives_only)
         chain = walk_chain(engine)
-        findings = {**plan.findings, "verdict": verdict}
         files += _write_case_files(
-            staging, plan, files, chain, findings, actor=actor, engine=engine, only=derivatives_only
+            staging, plan, files, chain, actor=actor, engine=engine, only=derivatives_only
         )
         manifest_sha256 = _write_manifest(staging, files)
         _rename_into_place(staging, to)
@@ -363,17 +371,14 @@ def _remove_tree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def _write_clip_files(
-    staging: Path, plan: ExportPlan, *, engine: Engine, actor: str, only: bool
-) -> list[ExportedFile]:
+def _write_clip_files(staging: Path, plan: ExportPlan, *, only: bool) -> list[ExportedFile]:
     files: list[ExportedFile] = []
     for clip in plan.clips:
         assert clip.id is not None
         if not only:
             files.append(_copy_original(staging, clip, plan.store_copies.get(clip.id, [])))
         files += [_write_thumbnail(staging, clip, d) for d in plan.thumbnails.get(clip.id, [])]
-        if clip.transcribed:
-            files += _write_transcripts(staging, clip, engine=engine, actor=actor)
+        files += _write_transcripts(staging, clip, plan.transcripts.get(clip.id, {}))
     return files
 
 
@@ -439,14 +444,10 @@ def _write_thumbnail(staging: Path, clip: Clip, derivative: Derivative) -> Expor
     return _exported(relative, derivative.sha256, path, clip, "export_thumbnail", "image/jpeg")
 
 
-def _write_transcripts(
-    staging: Path, clip: Clip, *, engine: Engine, actor: str
-) -> list[ExportedFile]:
-    from ingest.catalogue import render_transcript
-
+def _write_transcripts(staging: Path, clip: Clip, texts: dict[str, str]) -> list[ExportedFile]:
     files = []
-    for fmt, media_type in TRANSCRIPT_FORMATS.items():
-        text = render_transcript(str(clip.id), fmt, engine=engine, actor=actor)
+    for fmt, text in texts.items():
+        media_type = TRANSCRIPT_FORMATS[fmt]
         relative = f"transcripts/{clip.id}_{safe_stem(clip.file_name)}.{fmt}"
         path = _write_bytes(staging, relative, text.encode("utf-8"))
         digest = sha256_file(path)
@@ -472,14 +473,13 @@ def _write_case_files(
     plan: ExportPlan,
     files: list[ExportedFile],
     chain: ChainReport,
-    findings: dict[str, Any],
     *,
     actor: str,
     engine: Engine,
     only: bool,
 ) -> list[ExportedFile]:
     documents = {
-        "findings.json": findings,
+        "findings.json": plan.findings,
         "audit.json": audit_excerpt(engine, plan, chain),
         "export.json": _export_info(plan, files, chain, actor=actor, only=only),
     }

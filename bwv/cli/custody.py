@@ -1,7 +1,7 @@
 """`bwv` commands for chain of custody: verify, audit verify/log, export.
 
-Each command parses options, calls one function from `compliance.custody` or
-`compliance.audit_log`, and formats the result; those functions do the auditing. A
+Each command parses options, calls one function from `bwv.custody.files` or
+`bwv.custody.chain`, and formats the result; those functions do the auditing. A
 failed integrity check is an answer, not an error: it prints what it found and exits 1.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from bwv.cli_common import AppContext, emit_json, json_option, pass_app, time_range_options
+from bwv.cli.common import AppContext, emit_json, json_option, pass_app, time_range_options
 
 
 @click.command()
@@ -25,7 +25,7 @@ def verify(app: AppContext, clips: tuple[str, ...], all_clips: bool, as_json: bo
 
     Reports ok, modified, missing or unreadable for each clip (id, SHA-256 or file name).
     """
-    from compliance.custody import verify_clips
+    from bwv.custody.files import verify_clips
 
     if clips and all_clips:
         raise click.UsageError("name clips or use --all, not both")
@@ -76,7 +76,7 @@ def audit_verify(app: AppContext, anchor: str | None, as_json: bool) -> None:
     Altered, deleted, reordered or re-hashed events are found; a cut tail or a chain
     rewritten from some point on only with --anchor (a hash noted earlier).
     """
-    from compliance.audit_log import verify_chain
+    from bwv.custody.chain import verify_chain
 
     report = verify_chain(engine=app.engine, actor=app.actor, anchor=anchor)
     if as_json:
@@ -110,7 +110,7 @@ def _print_chain(report: Any) -> None:
 @pass_app
 def audit_log(app: AppContext, fmt: str, actor_filter: str | None, **options: Any) -> None:
     """Export audit events (the export is itself audited)."""
-    from compliance.audit_log import LogFilter, export_log
+    from bwv.custody.chain import LogFilter, export_log
 
     log_filter = LogFilter(actor=actor_filter, **options)
     text, _count = export_log(log_filter, fmt, engine=app.engine, actor=app.actor)
@@ -135,9 +135,9 @@ def export(app: AppContext, incident: str, to: Path, derivatives_only: bool, as_
     Originals (or only derivatives), transcripts, findings and the audit excerpt, with a
     MANIFEST.sha256 that `sha256sum -c` checks. DIR must be new or empty.
     """
-    from compliance.custody import export_incident
+    from bwv.services.custody import export as export_disclosure
 
-    result = export_incident(
+    result = export_disclosure(
         incident, to=to, engine=app.engine, actor=app.actor, derivatives_only=derivatives_only
     )
     if as_json:

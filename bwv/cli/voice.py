@@ -1,6 +1,6 @@
 """`bwv voice ...`: train and evaluate the child-voice classifier; registered by bwv.cli.
 
-Thin on purpose: options are parsed here, the work is one call into `ingest.voice_train`
+Thin on purpose: options are parsed here, the work is one call into `ingest.voice.training.train`
 (imported inside each command so `bwv --help` stays instant), and the figures it returns
 are printed one per line so reviewers can grep for `utterance AUC` and `speaker AUC`.
 """
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from bwv.cli_common import BwvGroup, emit_json, json_option
+from bwv.cli.common import BwvGroup, emit_json, json_option
 
 data_option = click.option(
     "--data",
@@ -41,7 +41,7 @@ def voice() -> None:
 @click.option("--no-augment", is_flag=True, help="Train on clean audio only (no body-worn copies).")
 def train(data_dir: Path, out_path: Path, folds: int, no_augment: bool) -> None:
     """Cross-validate by speaker, print the figures, and write the classifier."""
-    from ingest.voice_train import TrainOptions, train
+    from ingest.voice.training.train import TrainOptions, train
 
     result = train(
         data_dir, out_path, TrainOptions(folds=folds, augment=not no_augment), log=_progress
@@ -61,7 +61,7 @@ def train(data_dir: Path, out_path: Path, folds: int, no_augment: bool) -> None:
 @json_option
 def evaluate(data_dir: Path, model_path: Path | None, as_json: bool) -> None:
     """Score the classifier, unchanged, on a labelled folder of recordings."""
-    from ingest.voice_train import evaluate
+    from ingest.voice.training.train import evaluate
 
     result = evaluate(data_dir, model_path, log=_progress)
     if as_json:

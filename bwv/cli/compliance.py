@@ -12,18 +12,19 @@ from typing import Any
 
 import click
 
-from bwv.cli_common import AppContext, emit_json, fail, json_option, pass_app, time_range_options
-from bwv.errors import ImportRejected
+from bwv.cli.common import (
+    AppContext,
+    emit_json,
+    fail,
+    json_option,
+    pass_app,
+    policy_option,
+    time_range_options,
+)
+from bwv.core.errors import ImportRejected
 
 KINDS = ("officers", "assignments", "incidents", "attendance")
 GROUPINGS = ("officer", "team", "station", "type", "month")
-
-policy_option = click.option(
-    "--policy",
-    "policy_path",
-    type=click.Path(path_type=Path),
-    help="Policy TOML file (default: $BWV_POLICY or the built-in policy).",
-)
 
 
 @click.command("import", short_help="Import officers, assignments, incidents or attendance.")
@@ -148,7 +149,7 @@ def report_command(
 @pass_app
 def demo_command(app: AppContext, out: Path | None, workers: int | None) -> None:
     """Build a catalogue from sample_media/, check it, and write the HTML report."""
-    from compliance.demo import run_demo
+    from bwv.services.demo import run_demo
     from compliance.render import summary_line
 
     result = run_demo(out, actor=app.actor, workers=workers)

@@ -75,15 +75,13 @@ def _print_media(clip: dict[str, Any]) -> None:
     )
 
 
-def print_hits(hits: Sequence[Any]) -> None:
-    from ingest.config import CHILD_THRESHOLD
-
+def print_hits(hits: Sequence[Any], threshold: float) -> None:
     if not hits:
         click.echo("No matches.")
     for h in hits:
         child = (
             "  [child]"
-            if h.child_probability is not None and h.child_probability >= CHILD_THRESHOLD
+            if h.child_probability is not None and h.child_probability >= threshold
             else ""
         )
         click.echo(

@@ -14,8 +14,6 @@ The trail is append-only, so events appended between chunks cannot change earlie
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -25,15 +23,15 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import col, select
 
-from bwv.audit import GENESIS, canonical, event_hash, record
-from bwv.db import session_scope
-from bwv.errors import BwvError
-from bwv.models import AuditEvent
+from bwv.core.audit import GENESIS, canonical, event_hash, record
+from bwv.core.csvsafe import write_csv
+from bwv.core.db import session_scope
+from bwv.core.errors import BwvError
+from bwv.core.models import AuditEvent
 
 CHUNK = 1000
 # Cells starting with these make spreadsheets evaluate a formula (OWASP CSV injection),
 # full-width forms included because some spreadsheet programs normalise them.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 CSV_COLUMNS = (
     "id",
     "occurred_at",
@@ -291,19 +289,8 @@ def render_json(events: list[AuditEvent]) -> str:
 
 
 def render_csv(events: list[AuditEvent]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
-    for event in events:
-        row = event_record(event)
-        writer.writerow([spreadsheet_safe(row[column]) for column in CSV_COLUMNS])
-    return buffer.getvalue()
-
-
-def spreadsheet_safe(value: Any) -> str:
-    """Text a spreadsheet shows as text: a leading quote defuses formula starts."""
-    text = "" if value is None else str(value)
-    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
+    rows = ([event_record(e)[column] for column in CSV_COLUMNS] for e in events)
+    return write_csv([CSV_COLUMNS, *rows])
 
 
 def export_log(log_filter: LogFilter, fmt: str, *, engine: Engine, actor: str) -> tuple[str, int]:

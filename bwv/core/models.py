@@ -74,7 +74,6 @@ class Clip(SQLModel, table=True):
     audio_state: str | None = None  # absent | silent | present
     audio_peak_dbfs: float | None = None
     speech_seconds: float | None = None
-    child_speech_seconds: float | None = None
     transcribed: bool = False
     model_name: str | None = None
     language: str | None = None

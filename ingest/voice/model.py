@@ -5,7 +5,7 @@ costs one pooling and a tiny network per segment instead of a second audio model
 is needed at runtime: the classifier ships as JSON (weights, normalisation, calibration), never
 as a pickle, so the file is inspectable and cannot execute code when loaded.
 
-Training, evaluation and the choice of pooling are in `ingest.voice_train`; keep
+Training, evaluation and the choice of pooling are in `ingest.voice.training.train`; keep
 `segment_embedding` and `POOLING` in step with the shipped file's `pooling` field.
 """
 
@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from bwv.errors import BwvError
-from ingest.speakers import SpeakerSpace, group_speakers, pooled_logits
+from bwv.core.errors import BwvError
+from ingest.voice.speakers import SpeakerSpace, group_speakers, pooled_logits
 
-DEFAULT_MODEL_PATH = Path(__file__).parent / "data" / "child_voice.json"
+DEFAULT_MODEL_PATH = Path(__file__).resolve().parents[1] / "data" / "child_voice.json"
 POOLING = "enc-msd+mel-sd-v1"
 FORMAT = "bwv-child-voice/1"
 MELS_PER_FRAME = 2  # Whisper's log-mel has a 10 ms hop; its encoder states are 20 ms apart

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from bwv.models import AuditEvent, utc_now
+from bwv.core.models import AuditEvent, utc_now
 
 GENESIS = "0" * 64
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-import bwv.models
+import bwv.core.models
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -26,8 +26,8 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("device_serial", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("officer_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("issued_at", bwv.models.UTCDateTime(), nullable=False),
-        sa.Column("returned_at", bwv.models.UTCDateTime(), nullable=True),
+        sa.Column("issued_at", bwv.core.models.UTCDateTime(), nullable=False),
+        sa.Column("returned_at", bwv.core.models.UTCDateTime(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("device_serial", "issued_at"),
     )
@@ -40,7 +40,7 @@ def upgrade() -> None:
     op.create_table(
         "auditevent",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("occurred_at", bwv.models.UTCDateTime(), nullable=False),
+        sa.Column("occurred_at", bwv.core.models.UTCDateTime(), nullable=False),
         sa.Column("actor", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("action", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
         sa.Column("object_ids", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -67,7 +67,7 @@ def upgrade() -> None:
         sa.Column("size_bytes", sa.Integer(), nullable=False),
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("failure_reason", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
-        sa.Column("ingested_at", bwv.models.UTCDateTime(), nullable=False),
+        sa.Column("ingested_at", bwv.core.models.UTCDateTime(), nullable=False),
         sa.Column("ingest_seconds", sa.Float(), nullable=True),
         sa.Column("container", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("duration_s", sa.Float(), nullable=True),
@@ -81,8 +81,8 @@ def upgrade() -> None:
         sa.Column("tags_json", sa.Text(), nullable=False),
         sa.Column("device_serial", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("officer_id", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
-        sa.Column("started_at", bwv.models.UTCDateTime(), nullable=True),
-        sa.Column("ended_at", bwv.models.UTCDateTime(), nullable=True),
+        sa.Column("started_at", bwv.core.models.UTCDateTime(), nullable=True),
+        sa.Column("ended_at", bwv.core.models.UTCDateTime(), nullable=True),
         sa.Column("time_confidence", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("latitude", sa.Float(), nullable=True),
         sa.Column("longitude", sa.Float(), nullable=True),
@@ -110,7 +110,7 @@ def upgrade() -> None:
         "incident",
         sa.Column("incident_ref", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("type", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("reported_at", bwv.models.UTCDateTime(), nullable=False),
+        sa.Column("reported_at", bwv.core.models.UTCDateTime(), nullable=False),
         sa.Column("location", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("child_contact", sa.Boolean(), nullable=False),
         sa.Column("child_ages", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -138,8 +138,8 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("incident_ref", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("officer_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("arrived_at", bwv.models.UTCDateTime(), nullable=False),
-        sa.Column("left_at", bwv.models.UTCDateTime(), nullable=False),
+        sa.Column("arrived_at", bwv.core.models.UTCDateTime(), nullable=False),
+        sa.Column("left_at", bwv.core.models.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["incident_ref"],
             ["incident.incident_ref"],
@@ -207,7 +207,7 @@ def upgrade() -> None:
         sa.Column("media_type", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("content", sa.LargeBinary(), nullable=True),
         sa.Column("path", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
-        sa.Column("created_at", bwv.models.UTCDateTime(), nullable=False),
+        sa.Column("created_at", bwv.core.models.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["clip_id"],
             ["clip.id"],
@@ -225,7 +225,7 @@ def upgrade() -> None:
         sa.Column("action", sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
         sa.Column("actor", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("reason", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("decided_at", bwv.models.UTCDateTime(), nullable=False),
+        sa.Column("decided_at", bwv.core.models.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["clip_id"],
             ["clip.id"],

@@ -11,15 +11,24 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, text
+from sqlalchemy import Engine, column, func, literal_column, table
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from bwv.audit import record
-from bwv.db import session_scope
-from bwv.errors import BwvError, NotFound
-from bwv.models import Clip, ClipField, SpeechRegion, TranscriptSegment
-from bwv.timeutil import iso_z
-from ingest.config import CHILD_THRESHOLD, decision_probability
+from bwv.core.audit import record
+from bwv.core.child_speech import (
+    child_seconds,
+    child_seconds_sql,
+    decision_probability,
+    decision_sql,
+    is_child,
+    is_child_sql,
+)
+from bwv.core.clip_ref import find_clip
+from bwv.core.db import session_scope
+from bwv.core.errors import BwvError
+from bwv.core.models import Clip, ClipField, SpeechRegion, TranscriptSegment
+from bwv.core.timeutil import iso_z
 
 
 @dataclass(frozen=True)
@@ -76,20 +85,12 @@ class SearchHit:
     child_probability: float | None
 
 
-def list_clips(*, engine: Engine, actor: str, clip_filter: ClipFilter) -> list[ClipSummary]:
-    query = select(Clip).order_by(col(Clip.started_at), col(Clip.id))
-    if clip_filter.device:
-        query = query.where(Clip.device_serial == clip_filter.device)
-    if clip_filter.officer:
-        query = query.where(Clip.officer_id == clip_filter.officer)
-    if clip_filter.since:
-        query = query.where(col(Clip.ended_at) >= clip_filter.since)
-    if clip_filter.until:
-        query = query.where(col(Clip.started_at) <= clip_filter.until)
-    if clip_filter.failed:
-        query = query.where(Clip.status == "failed")
+def list_clips(
+    *, engine: Engine, actor: str, clip_filter: ClipFilter, threshold: float
+) -> list[ClipSummary]:
+    """Clips matching the filter, each with its child seconds at `threshold`."""
     with session_scope(engine) as session:
-        rows = [_summary(c) for c in session.exec(query).all()]
+        rows = clip_summaries(session, clip_filter, threshold)
         record(
             session,
             actor=actor,
@@ -99,7 +100,25 @@ def list_clips(*, engine: Engine, actor: str, clip_filter: ClipFilter) -> list[C
     return rows
 
 
-def _summary(clip: Clip) -> ClipSummary:
+def clip_summaries(
+    session: Session, clip_filter: ClipFilter, threshold: float
+) -> list[ClipSummary]:
+    c = Clip.__table__.c  # type: ignore[attr-defined]
+    query = select(Clip, child_seconds_sql(c.id, threshold)).order_by(c.started_at, c.id)
+    if clip_filter.device:
+        query = query.where(c.device_serial == clip_filter.device)
+    if clip_filter.officer:
+        query = query.where(c.officer_id == clip_filter.officer)
+    if clip_filter.since:
+        query = query.where(c.ended_at >= clip_filter.since)
+    if clip_filter.until:
+        query = query.where(c.started_at <= clip_filter.until)
+    if clip_filter.failed:
+        query = query.where(c.status == "failed")
+    return [_summary(clip, child) for clip, child in session.exec(query).all()]
+
+
+def _summary(clip: Clip, child: float | None) -> ClipSummary:
     assert clip.id is not None
     return ClipSummary(
         id=clip.id,
@@ -111,44 +130,32 @@ def _summary(clip: Clip) -> ClipSummary:
         duration_s=clip.duration_s,
         audio_state=clip.audio_state,
         speech_seconds=clip.speech_seconds,
-        child_speech_seconds=clip.child_speech_seconds,
+        child_speech_seconds=round(child or 0.0, 3) if clip.transcribed else None,
         failure_reason=clip.failure_reason,
     )
 
 
-def find_clip(session: Session, reference: str) -> Clip:
-    """A clip by id, by SHA-256 (or a unique prefix of 8+ hex digits), or by file name."""
-    ref = reference.strip()
-    clip = session.get(Clip, int(ref)) if ref.isdigit() else None
-    if clip is None and len(ref) >= 8:
-        matches = session.exec(select(Clip).where(col(Clip.sha256).startswith(ref.lower()))).all()
-        clip = matches[0] if len(matches) == 1 else None
-    if clip is None:
-        matches = session.exec(select(Clip).where(Clip.file_name == ref)).all()
-        clip = matches[0] if len(matches) == 1 else None
-    if clip is None:
-        raise NotFound(f"no clip {reference!r} in the catalogue (give an id, hash or file name)")
-    return clip
-
-
-def clip_detail(reference: str, *, engine: Engine, actor: str) -> ClipDetail:
+def clip_detail(reference: str, *, engine: Engine, actor: str, threshold: float) -> ClipDetail:
     with session_scope(engine) as session:
         clip = find_clip(session, reference)
+        segments = _ordered(session, TranscriptSegment, clip)
         detail = ClipDetail(
-            clip=_clip_dict(clip),
+            clip=_clip_dict(clip, segments, threshold),
             provenance=_provenance(session, clip),
             speech_regions=[(r.start_s, r.end_s) for r in _ordered(session, SpeechRegion, clip)],
-            transcript=_segments(session, clip),
+            transcript=segment_views(segments, threshold),
         )
         record(session, actor=actor, action="show", object_ids=[f"clip:{clip.id}"])
     return detail
 
 
-def _clip_dict(clip: Clip) -> dict[str, Any]:
+def _clip_dict(clip: Clip, segments: list[TranscriptSegment], threshold: float) -> dict[str, Any]:
     data = clip.model_dump()
     data["tags"] = json.loads(data.pop("tags_json") or "{}")
     for key in ("started_at", "ended_at", "ingested_at"):
         data[key] = iso_z(data[key])
+    data["child_speech_seconds"] = child_seconds(segments, threshold) if clip.transcribed else None
+    data["child_probability_threshold"] = threshold
     return data
 
 
@@ -164,7 +171,7 @@ def _ordered(session: Session, model: Any, clip: Clip) -> list[Any]:
     return list(session.exec(query).all())
 
 
-def _segments(session: Session, clip: Clip) -> list[SegmentView]:
+def segment_views(segments: list[TranscriptSegment], threshold: float) -> list[SegmentView]:
     return [
         SegmentView(
             s.start_s,
@@ -172,46 +179,65 @@ def _segments(session: Session, clip: Clip) -> list[SegmentView]:
             s.text,
             s.confidence,
             s.child_probability,
-            (p := decision_probability(s)) is not None and p >= CHILD_THRESHOLD,
+            is_child(s, threshold),
             s.speaker,
             s.speaker_child_probability,
         )
-        for s in _ordered(session, TranscriptSegment, clip)
+        for s in segments
     ]
 
 
 def search_transcripts(
-    query_text: str, *, engine: Engine, actor: str, child_only: bool = False, limit: int = 50
+    query_text: str,
+    *,
+    engine: Engine,
+    actor: str,
+    threshold: float,
+    child_only: bool = False,
+    limit: int = 50,
 ) -> list[SearchHit]:
     """Full-text search (SQLite FTS5, ranked; elsewhere a case-insensitive match)."""
+    child = threshold if child_only else None
     with session_scope(engine) as session:
         if engine.dialect.name == "sqlite":
-            hits = _fts_hits(session, query_text, child_only, limit)
+            hits = _fts_hits(session, query_text, child, limit)
         else:
-            hits = _like_hits(session, query_text, child_only, limit)
+            hits = _like_hits(session, query_text, child, limit)
         record(
             session, actor=actor, action="search", details={"text": query_text, "hits": len(hits)}
         )
     return hits
 
 
-_FTS_SQL = """
-SELECT s.clip_id, c.file_name, s.start_s, s.end_s,
-       snippet(transcript_fts, 0, '[', ']', '…', 12) AS snippet,
-       coalesce(s.speaker_child_probability, s.child_probability)
-FROM transcript_fts JOIN transcriptsegment s ON s.id = transcript_fts.rowid
-JOIN clip c ON c.id = s.clip_id
-WHERE transcript_fts MATCH :query {child}
-ORDER BY bm25(transcript_fts), s.clip_id, s.start_s LIMIT :limit
-"""
+# FTS5's functions and MATCH take the virtual table's own name as their first operand.
+_FTS: Any = literal_column("transcript_fts")
+_FTS_TABLE = table("transcript_fts", column("rowid"))
 
 
-def _fts_hits(session: Session, query_text: str, child_only: bool, limit: int) -> list[SearchHit]:
-    decision = "coalesce(s.speaker_child_probability, s.child_probability)"
-    child = f"AND {decision} >= {CHILD_THRESHOLD}" if child_only else ""
-    sql = text(_FTS_SQL.format(child=child))
-    rows = session.connection().execute(sql, {"query": fts_query(query_text), "limit": limit})
-    return [SearchHit(*row) for row in rows]
+def _fts_hits(
+    session: Session, query_text: str, child: float | None, limit: int
+) -> list[SearchHit]:
+    segment, clip = TranscriptSegment.__table__, Clip.__table__  # type: ignore[attr-defined]
+    s, c = segment.c, clip.c
+    query = (
+        sa_select(
+            s.clip_id,
+            c.file_name,
+            s.start_s,
+            s.end_s,
+            func.snippet(_FTS, 0, "[", "]", "…", 12),
+            decision_sql(s),
+        )
+        .select_from(
+            _FTS_TABLE.join(segment, s.id == _FTS_TABLE.c.rowid).join(clip, c.id == s.clip_id)
+        )
+        .where(_FTS.op("MATCH")(fts_query(query_text)))
+        .order_by(func.bm25(_FTS), s.clip_id, s.start_s)
+        .limit(limit)
+    )
+    if child is not None:
+        query = query.where(is_child_sql(s, child))
+    return [SearchHit(*row) for row in session.execute(query)]
 
 
 def fts_query(query_text: str) -> str:
@@ -222,31 +248,31 @@ def fts_query(query_text: str) -> str:
     return " ".join(f'"{w}"' for w in words)
 
 
-def _like_hits(session: Session, query_text: str, child_only: bool, limit: int) -> list[SearchHit]:
+def _like_hits(
+    session: Session, query_text: str, child: float | None, limit: int
+) -> list[SearchHit]:
+    s = TranscriptSegment.__table__.c  # type: ignore[attr-defined]
     query = (
         select(TranscriptSegment, Clip.file_name)
         .join(Clip, col(Clip.id) == TranscriptSegment.clip_id)
         .where(col(TranscriptSegment.text).ilike(f"%{query_text}%"))
         .limit(limit)
     )
-    decision = func.coalesce(
-        col(TranscriptSegment.speaker_child_probability), col(TranscriptSegment.child_probability)
-    )
-    if child_only:
-        query = query.where(decision >= CHILD_THRESHOLD)
+    if child is not None:
+        query = query.where(is_child_sql(s, child))
     return [
-        SearchHit(s.clip_id, name, s.start_s, s.end_s, s.text, decision_probability(s))
-        for s, name in session.exec(query).all()
+        SearchHit(seg.clip_id, name, seg.start_s, seg.end_s, seg.text, decision_probability(seg))
+        for seg, name in session.exec(query).all()
     ]
 
 
-def render_transcript(reference: str, fmt: str, *, engine: Engine, actor: str) -> str:
+def render_transcript(
+    reference: str, fmt: str, *, engine: Engine, actor: str, threshold: float
+) -> str:
     """The transcript as plain text, SubRip, WebVTT or JSON."""
-    from ingest.transcript_formats import render
-
     with session_scope(engine) as session:
         clip = find_clip(session, reference)
-        segments = _segments(session, clip)
+        rendered = transcript_text(session, clip, fmt, threshold)
         record(
             session,
             actor=actor,
@@ -254,4 +280,12 @@ def render_transcript(reference: str, fmt: str, *, engine: Engine, actor: str) -
             object_ids=[f"clip:{clip.id}"],
             details={"format": fmt},
         )
+    return rendered
+
+
+def transcript_text(session: Session, clip: Clip, fmt: str, threshold: float) -> str:
+    """A clip's transcript in `fmt`, read in the caller's transaction (not audited here)."""
+    from ingest.transcript_formats import render
+
+    segments = segment_views(_ordered(session, TranscriptSegment, clip), threshold)
     return render(segments, fmt, clip.file_name)

@@ -19,11 +19,11 @@ from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlmodel import Session
 
-from bwv.errors import CatalogueError
+from bwv.core.errors import CatalogueError
 
 DEFAULT_DB = "bwv.db"
 BUSY_TIMEOUT_MS = 120_000
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0006"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 

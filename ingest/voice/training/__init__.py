@@ -1,0 +1,1 @@
+"""Training and evaluating the child-voice classifier (`bwv voice train|evaluate`)."""
