@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -15,6 +16,28 @@ from bwv.core.db import database_url, get_engine
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "sample_media"
 SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+def needs(available: bool, what: str) -> None:
+    """Skips a test whose real service or tool is absent here, with a message saying what
+    to install; under CI (`BWV_REQUIRE_SERVICES=1`, set by .ci/run) that is a failure."""
+    if available:
+        return
+    if os.environ.get("BWV_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"needs {what}, and BWV_REQUIRE_SERVICES=1 forbids skipping it")
+    pytest.skip(f"needs {what}")
+
+
+# Tests that need these fixtures run the Whisper model over the sample media.
+SLOW_FIXTURES = frozenset({"catalogue", "media_copy"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks `slow` every test that uses the model-built catalogue, so `-m "not slow"`
+    is the fast suite without a list to keep up to date."""
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(autouse=True)

@@ -67,7 +67,8 @@ def _print_media(clip: dict[str, Any]) -> None:
     click.echo(
         f"  audio: {clip['audio_state']}  codec: {clip['audio_codec']}  "
         f"speech: {_num(clip['speech_seconds'])} s  "
-        f"child speech: {_num(clip['child_speech_seconds'])} s"
+        f"child speech: {_num(clip['child_speech_seconds'])} s "
+        f"(speaker p(child) >= {clip['child_probability_threshold']:g})"
     )
     click.echo(
         f"  frames sampled: {clip['frames_sampled']}  dark/covered share: "

@@ -17,11 +17,12 @@ import time
 from itertools import cycle
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from bwv.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "sample_media"
 SOURCES = (
     "VID_0042.mp4",
@@ -31,6 +32,9 @@ SOURCES = (
     "axis/O105_B8A44F1A2B3C_20240702T083000Z/20240702T083005Z_0001.mp4",
 )
 BWV = [sys.executable, "-c", "from bwv.cli import main; main()"]
+
+# Slow: several real bwv processes at once.
+pytestmark = pytest.mark.slow
 
 
 def make_batches(root: Path) -> tuple[list[Path], set[str]]:

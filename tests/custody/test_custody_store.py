@@ -22,7 +22,7 @@ from bwv.core.store import (
     temp_files,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample_media" / "X60390007_20240116_072330.mp4"
 
 

@@ -21,16 +21,20 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from bwv.cli import main
 from bwv.core.store import temp_files
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MEDIA = {".mp4", ".mov", ".mkv"}
 CHILD_TABLES = ("clipfield", "speechregion", "transcriptsegment", "derivative", "cliplink")
 MID_BATCH_KILLS = 3
 BWV = [sys.executable, "-c", "from bwv.cli import main; main()"]
+
+# Slow: real processes killed mid-ingest.
+pytestmark = pytest.mark.slow
 
 
 def media_copy(target: Path) -> dict[Path, str]:

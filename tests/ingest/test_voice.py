@@ -18,10 +18,13 @@ from click.testing import CliRunner
 from bwv.cli import main
 from ingest.voice.model import DEFAULT_MODEL_PATH, ChildVoiceModel
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SPEECHOCEAN = ROOT.parent / "shared" / "data" / "speechocean762-train"
 CLIP_WITH_CHILD = ROOT / "sample_media" / "X60390007_20240116_072330.mp4"
 UTTERANCES_PER_SPEAKER = 5  # 8 held-out speakers x 5 = 40 utterances: about 6 windows
+
+# Slow: the real model over the speech corpus.
+pytestmark = pytest.mark.slow
 
 
 def _need_speechocean() -> None:

@@ -20,7 +20,7 @@ import pytest
 
 from bwv.core.db import HEAD_REVISION, get_engine
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 REVISION = ROOT / "bwv" / "core" / "migrations" / "versions" / "0003_audit_append_only.py"
 Psql = Callable[[str], subprocess.CompletedProcess[str]]
 

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from bwv.cli import main
 from bwv.core.store import sha256_file, temp_files
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ("VID_0042.mp4", "VID_0042.json", "X60390009_20240220_101500.mkv")
 
 

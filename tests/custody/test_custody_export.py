@@ -18,7 +18,7 @@ from bwv.core.db import get_engine, session_scope
 from bwv.core.models import Attendance, ClipLink, Incident
 from bwv.core.store import sha256_file
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(db: Path, *args: str) -> tuple[int, str]:

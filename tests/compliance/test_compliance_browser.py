@@ -16,6 +16,7 @@ from compliance_helpers import (
     relink,
     standard_incident,
 )
+from conftest import needs
 
 from bwv.cli import main
 from bwv.core.db import session_scope
@@ -23,13 +24,12 @@ from bwv.core.db import session_scope
 CHROMIUM = Path("/usr/bin/chromium")
 NASTY = "<script>document.title='owned'</script><img src=x onerror=alert(1)>"
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason="needs Debian's chromium at /usr/bin/chromium (apt-get install -y chromium)",
-    ),
-]
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+@pytest.fixture(autouse=True)
+def _chromium_installed() -> None:
+    needs(CHROMIUM.exists(), "Debian's chromium at /usr/bin/chromium (apt-get install -y chromium)")
 
 
 def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -15,6 +15,9 @@ from click.testing import CliRunner
 
 from bwv.cli import main
 
+# Slow: the whole demo with the real model.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, int]:

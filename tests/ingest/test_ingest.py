@@ -30,6 +30,9 @@ SPOKEN_WORDS = {
 }
 TRUNCATED = "X60390012_20240518_140000.mp4"
 
+# Slow: the real model over the sample media.
+pytestmark = pytest.mark.slow
+
 
 def _clips(db: Path) -> dict[str, Clip]:
     with Session(get_engine(database_url(str(db)))) as session:

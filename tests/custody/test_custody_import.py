@@ -21,7 +21,9 @@ from click.testing import CliRunner
 from bwv.cli import main
 
 PAYLOAD = "=cmd|' /C calc'!A0"
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# Written out here, not imported: the test must not share the code's list. Spreadsheets
+# also evaluate the full-width forms.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 HEADER = "officer_id,name,team,station\n"
 
 
@@ -178,7 +180,8 @@ def hostile(db: Path, tmp_path: Path) -> Path:
         "officers": HEADER + f'"{PAYLOAD}","{PAYLOAD}",+SUM(1;2),@station\n',
         "incidents": "incident_ref,type,reported_at,location,child_contact,child_ages,notes\n"
         f'INC-X1,"{PAYLOAD}",2024-01-16T07:10:00,-2+3,yes,7,"<script>alert(1)</script>"\n'
-        f'INC-X2,Domestic,2024-01-16T08:10:00,@SUM(A1),yes,7,"\n{PAYLOAD}"\n',
+        f'INC-X2,Domestic,2024-01-16T08:10:00,@SUM(A1),yes,7,"\n{PAYLOAD}"\n'
+        "INC-X3,\uff20SUM(A1),2024-01-16T09:10:00,\uff1dHYPERLINK(1),yes,7,\uff0b1\n",
         "attendance": "incident_ref,officer_id,arrived_at,left_at\n"
         f'INC-X1,"{PAYLOAD}",2024-01-16T07:10:00,2024-01-16T07:30:00\n',
     }

@@ -7,11 +7,15 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import pytest
 from click.testing import CliRunner
 
 from bwv.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
+
+# Slow: hundreds of hostile files through the real pipeline.
+pytestmark = pytest.mark.slow
 
 
 def load_bench() -> ModuleType:
