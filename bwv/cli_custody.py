@@ -23,7 +23,8 @@ from bwv.cli_common import AppContext, emit_json, json_option, pass_app, time_ra
 def verify(app: AppContext, clips: tuple[str, ...], all_clips: bool, as_json: bool) -> None:
     """Re-hash originals and store copies; exit 1 on any mismatch.
 
-    Reports ok, modified, missing or unreadable for each clip (id, SHA-256 or file name).
+    Reports ok, modified, missing, unreadable or catalogue_altered (the catalogued hash is
+    not the one its ingest audit event recorded) for each clip (id, SHA-256 or file name).
     """
     from compliance.custody import verify_clips
 
@@ -40,14 +41,30 @@ def verify(app: AppContext, clips: tuple[str, ...], all_clips: bool, as_json: bo
 def _print_verify(report: Any) -> None:
     for check in report.checks:
         original = check.original
-        click.echo(f"{original.status:<10} {check.clip_id:>6}  {check.file_name}")
+        click.echo(f"{check.status:<10} {check.clip_id:>6}  {check.file_name}")
+        if check.status == "catalogue_altered":
+            click.echo(f"{'':<18}{_catalogue_problem(check)}")
         if original.status != "ok":
             click.echo(f"{'':<18}{_file_problem(original, check.expected_sha256)}")
         for copy in check.store_copies:
             if copy.status != "ok":
                 click.echo(f"{'':<18}store copy {copy.status}: {_file_problem(copy, '')}")
-    counts = ", ".join(f"{n} {status}" for status, n in report.counts().items() if n)
+    counts = ", ".join(f"{n} {_label(status)}" for status, n in report.counts().items() if n)
     click.echo(f"{len(report.checks)} clips verified" + (f": {counts}" if counts else ""))
+
+
+def _label(status: str) -> str:
+    """`store_modified` -> `store copy modified`, `catalogue_altered` -> `catalogue altered`."""
+    return status.replace("store_", "store copy ", 1).replace("_", " ")
+
+
+def _catalogue_problem(check: Any) -> str:
+    if check.recorded_sha256 is None:
+        return f"catalogued SHA-256 {check.expected_sha256}: no ingest audit event records it"
+    return (
+        f"catalogued SHA-256 {check.expected_sha256} is not the one recorded at ingest, "
+        f"{check.recorded_sha256}: the catalogue was changed"
+    )
 
 
 def _file_problem(check: Any, expected: str) -> str:

@@ -44,6 +44,14 @@ from compliance.audit_log import ChainReport, event_record, iter_events, walk_ch
 from ingest.store import READ_ONLY, copy_hashing, sha256_file
 
 OK, MODIFIED, MISSING, UNREADABLE = "ok", "modified", "missing", "unreadable"
+# The catalogue row's hash is not the one the ingest audit event recorded: the row (and so
+# every check against it) was changed after ingest, e.g. to pass off a swapped recording.
+CATALOGUE_ALTERED = "catalogue_altered"
+STORE = "store_"  # prefix of the counts of store-copy problems: store_modified, ...
+COUNTED = (
+    *(OK, MODIFIED, MISSING, UNREADABLE, CATALOGUE_ALTERED),
+    *(STORE + s for s in (MODIFIED, MISSING, UNREADABLE)),
+)
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,7 @@ class Target:
     path: str
     sha256: str
     store_paths: tuple[str, ...] = ()
+    recorded_sha256: str | None = None  # from the clip's ingest audit event
 
 
 @dataclass(frozen=True)
@@ -72,10 +81,12 @@ class ClipCheck:
     expected_sha256: str
     original: FileCheck
     store_copies: list[FileCheck] = field(default_factory=list)
+    recorded_sha256: str | None = None  # what the ingest audit event says; None: no record
+    status: str = OK  # catalogue_altered, else the original's status
 
     @property
     def ok(self) -> bool:
-        return all(c.status == OK for c in [self.original, *self.store_copies])
+        return self.status == OK and all(c.status == OK for c in self.store_copies)
 
 
 @dataclass(frozen=True)
@@ -87,9 +98,16 @@ class VerifyReport:
         return all(c.ok for c in self.checks)
 
     def counts(self) -> dict[str, int]:
-        tally = {OK: 0, MODIFIED: 0, MISSING: 0, UNREADABLE: 0}
+        """Clips found entirely ok, and every problem found, store copies included."""
+        tally = dict.fromkeys(COUNTED, 0)
         for check in self.checks:
-            tally[check.original.status] += 1
+            problems = [check.original.status] + [STORE + c.status for c in check.store_copies]
+            if check.status == CATALOGUE_ALTERED:
+                problems.append(CATALOGUE_ALTERED)
+            for problem in problems:
+                if problem not in (OK, STORE + OK):
+                    tally[problem] += 1
+            tally[OK] += int(check.ok)
         return tally
 
 
@@ -121,25 +139,60 @@ def load_targets(session: Session, references: list[str], *, all_clips: bool) ->
         clips = list(session.exec(select(Clip).order_by(col(Clip.id))).all())
     else:
         clips = list({c.id: c for c in (find_clip(session, r) for r in references)}.values())
-    return [_target(session, clip) for clip in clips]
+    recorded = ingest_records(session, None if all_clips else [c.id for c in clips if c.id])
+    return [_target(session, clip, recorded.get(clip.id or 0)) for clip in clips]
 
 
-def _target(session: Session, clip: Clip) -> Target:
+def _target(session: Session, clip: Clip, recorded: str | None) -> Target:
     assert clip.id is not None
     query = select(Derivative.path).where(
         Derivative.clip_id == clip.id, Derivative.kind == "store_copy"
     )
     stored = tuple(p for p in session.exec(query).all() if p)
-    return Target(clip.id, clip.file_name, clip.path, clip.sha256, stored)
+    return Target(clip.id, clip.file_name, clip.path, clip.sha256, stored, recorded)
+
+
+def ingest_records(session: Session, clip_ids: list[int] | None) -> dict[int, str]:
+    """The SHA-256 each clip's ingest audit event recorded (all clips when `clip_ids` is None).
+
+    The audit trail is hash-chained, the clip row is not: an edited row is caught here, and
+    an edited event by `bwv audit verify`. A clip with no readable record, or with records
+    that disagree, is left out, so it cannot pass as matching.
+    """
+    query = select(AuditEvent.object_ids, AuditEvent.details).where(AuditEvent.action == "ingest")
+    if clip_ids is not None:
+        query = query.where(col(AuditEvent.object_ids).in_([f"clip:{i}" for i in clip_ids]))
+    found: dict[int, set[str]] = {}
+    for object_ids, details in session.exec(query).all():
+        clip_id, digest = _ingested(object_ids, details)
+        if clip_id is not None:
+            found.setdefault(clip_id, set()).add(digest)
+    return {i: hashes.pop() for i, hashes in found.items() if len(hashes) == 1}
+
+
+def _ingested(object_ids: str, details: str) -> tuple[int | None, str]:
+    """The clip id and hash an ingest event names; (None, "") when it does not parse."""
+    kind, _, number = object_ids.partition(":")
+    try:
+        digest = json.loads(details).get("sha256")
+    except (ValueError, AttributeError):
+        return None, ""
+    if kind != "clip" or not number.isdigit() or not isinstance(digest, str):
+        return None, ""
+    return int(number), digest
 
 
 def check_target(target: Target) -> ClipCheck:
+    original = check_file(Path(target.path), target.sha256)
+    altered = target.recorded_sha256 != target.sha256
     return ClipCheck(
         clip_id=target.clip_id,
         file_name=target.file_name,
         expected_sha256=target.sha256,
-        original=check_file(Path(target.path), target.sha256),
+        original=original,
         store_copies=[check_file(Path(p), target.sha256) for p in target.store_paths],
+        recorded_sha256=target.recorded_sha256,
+        status=CATALOGUE_ALTERED if altered else original.status,
     )
 
 
@@ -158,6 +211,7 @@ def _audit_details(report: VerifyReport) -> dict[str, object]:
     problems = [
         {"clip_id": c.clip_id, "original": c.original.status}
         | {"store": [s.status for s in c.store_copies]}
+        | ({"catalogue": CATALOGUE_ALTERED} if c.status == CATALOGUE_ALTERED else {})
         for c in report.checks
         if not c.ok
     ]
