@@ -7,12 +7,41 @@ failed integrity check is an answer, not an error: it prints what it found and e
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shlex
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
 from bwv.cli_common import AppContext, emit_json, json_option, pass_app, time_range_options
+from bwv.errors import BwvError
+
+
+@contextlib.contextmanager
+def writing_output(done: str = "") -> Iterator[None]:
+    """Standard output that cannot be written (a full disk, a closed pipe) is a clear error.
+
+    `done` tells the user what was nevertheless completed (and audited) before the write.
+    """
+    try:
+        yield
+        sys.stdout.flush()
+    except OSError as exc:
+        _drop_stdout()
+        raise BwvError(f"cannot write the output: {exc.strerror or exc}{done}") from exc
+
+
+def _drop_stdout() -> None:
+    # What stays buffered would fail again in Python's flush at exit and print a traceback
+    # after the `Error:` line; pointing the descriptor at the null device discards it.
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 @click.command()
@@ -31,10 +60,11 @@ def verify(app: AppContext, clips: tuple[str, ...], all_clips: bool, as_json: bo
     if clips and all_clips:
         raise click.UsageError("name clips or use --all, not both")
     report = verify_clips(list(clips), engine=app.engine, actor=app.actor, all_clips=all_clips)
-    if as_json:
-        emit_json({"ok": report.ok, "counts": report.counts(), "clips": report.checks})
-    else:
-        _print_verify(report)
+    with writing_output():
+        if as_json:
+            emit_json({"ok": report.ok, "counts": report.counts(), "clips": report.checks})
+        else:
+            _print_verify(report)
     raise SystemExit(0 if report.ok else 1)
 
 
@@ -96,10 +126,11 @@ def audit_verify(app: AppContext, anchor: str | None, as_json: bool) -> None:
     from compliance.audit_log import verify_chain
 
     report = verify_chain(engine=app.engine, actor=app.actor, anchor=anchor)
-    if as_json:
-        emit_json(report)
-    else:
-        _print_chain(report)
+    with writing_output():
+        if as_json:
+            emit_json(report)
+        else:
+            _print_chain(report)
     raise SystemExit(0 if report.ok else 1)
 
 
@@ -131,7 +162,8 @@ def audit_log(app: AppContext, fmt: str, actor_filter: str | None, **options: An
 
     log_filter = LogFilter(actor=actor_filter, **options)
     text, _count = export_log(log_filter, fmt, engine=app.engine, actor=app.actor)
-    click.echo(text, nl=False)
+    with writing_output():
+        click.echo(text, nl=False)
 
 
 @click.command()
@@ -157,6 +189,11 @@ def export(app: AppContext, incident: str, to: Path, derivatives_only: bool, as_
     result = export_incident(
         incident, to=to, engine=app.engine, actor=app.actor, derivatives_only=derivatives_only
     )
+    with writing_output(f" (the export to {result.folder} is complete and recorded)"):
+        _print_export(result, as_json)
+
+
+def _print_export(result: Any, as_json: bool) -> None:
     if as_json:
         emit_json(result)
         return
@@ -165,7 +202,9 @@ def export(app: AppContext, incident: str, to: Path, derivatives_only: bool, as_
         f"{len(result.files) + 1} files to {result.folder}"
     )
     click.echo(f"MANIFEST.sha256 SHA-256 {result.manifest_sha256}")
-    click.echo(f"check with: cd {result.folder} && sha256sum -c MANIFEST.sha256")
+    # Quoted (and absolute, so never read as an option) to paste into a shell as it is.
+    folder = shlex.quote(str(Path(result.folder).absolute()))
+    click.echo(f"check with: cd {folder} && sha256sum -c MANIFEST.sha256")
     if not result.audit_chain_ok:
         click.echo("warning: the audit chain is broken; see `bwv audit verify`", err=True)
 

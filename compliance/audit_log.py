@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,6 +32,7 @@ from bwv.errors import BwvError
 from bwv.models import AuditEvent
 
 CHUNK = 1000
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 # Cells starting with these make spreadsheets evaluate a formula (OWASP CSV injection),
 # full-width forms included because some spreadsheet programs normalise them.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
@@ -114,6 +116,7 @@ def _load_one(session: Any, event_id: int) -> AuditEvent | Unreadable:
 
 def verify_chain(*, engine: Engine, actor: str, anchor: str | None = None) -> ChainReport:
     """Walks the whole trail, then records the check itself as an `audit_verify` event."""
+    anchor = None if anchor is None else check_anchor(anchor)
     report = walk_chain(engine, anchor=anchor)
     with session_scope(engine) as session:
         record(
@@ -124,6 +127,18 @@ def verify_chain(*, engine: Engine, actor: str, anchor: str | None = None) -> Ch
             details=_report_details(report, anchor),
         )
     return report
+
+
+def check_anchor(anchor: str) -> str:
+    """An anchor as stored (lower-case hex); anything but a SHA-256 hash is refused.
+
+    A mistyped anchor would otherwise read as "the trail was rewritten", a grave claim.
+    """
+    wanted = anchor.strip().lower()
+    if not SHA256_HEX.fullmatch(wanted):
+        shown = anchor if len(anchor) <= 80 else f"{anchor[:80]}..."
+        raise BwvError(f"--anchor must be a SHA-256 hash (64 hex digits), not {shown!r}")
+    return wanted
 
 
 def _report_details(report: ChainReport, anchor: str | None) -> dict[str, Any]:
