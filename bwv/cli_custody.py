@@ -194,6 +194,8 @@ def export(app: AppContext, incident: str, to: Path, derivatives_only: bool, as_
 
 
 def _print_export(result: Any, as_json: bool) -> None:
+    for note in result.settled:
+        click.echo(f"note: {note}", err=True)
     if as_json:
         emit_json(result)
         return

@@ -19,7 +19,7 @@ import io
 import json
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -116,8 +116,13 @@ def _load_one(session: Any, event_id: int) -> AuditEvent | Unreadable:
 
 def verify_chain(*, engine: Engine, actor: str, anchor: str | None = None) -> ChainReport:
     """Walks the whole trail, then records the check itself as an `audit_verify` event."""
+    from compliance.custody import settle_staged_exports
+
     anchor = None if anchor is None else check_anchor(anchor)
-    report = walk_chain(engine, anchor=anchor)
+    # Settled first, so that the walk and its head hash include the settling events.
+    settled = settle_staged_exports(engine=engine, actor=actor)
+    walked = walk_chain(engine, anchor=anchor)
+    report = replace(walked, warnings=[*settled, *walked.warnings])
     with session_scope(engine) as session:
         record(
             session,

@@ -16,9 +16,11 @@ import json
 import os
 import re
 import shutil
+import signal
+import socket
 import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -41,7 +43,7 @@ from bwv.models import (
 )
 from bwv.timeutil import iso_z, json_time
 from compliance.audit_log import ChainReport, event_record, iter_events, walk_chain
-from ingest.store import READ_ONLY, copy_hashing, sha256_file
+from ingest.store import READ_ONLY, _process_alive, copy_hashing, sha256_file
 
 OK, MODIFIED, MISSING, UNREADABLE = "ok", "modified", "missing", "unreadable"
 # The catalogue row's hash is not the one the ingest audit event recorded: the row (and so
@@ -225,6 +227,17 @@ def _audit_details(report: VerifyReport) -> dict[str, object]:
 # the name the user asked for. Originals are re-hashed as they are copied: a file that no
 # longer matches its catalogued hash is never disclosed as the original. The manifest
 # lists every file with relative paths so `sha256sum -c MANIFEST.sha256` works anywhere.
+#
+# The rename and its record cannot be one atomic step, so they are three: an `export`
+# event with outcome `staged` (naming the staging folder, the destination and the
+# manifest's hash) commits before the rename, and one with outcome `ok` after it. A
+# process killed in between leaves a `staged` event with no completion; the next export
+# or `audit verify` settles it with a third event (`abandoned` or `recovered`), so no
+# disclosure folder can exist without an event naming it.
+
+STAGED, ABANDONED, RECOVERED = "staged", "abandoned", "recovered"
+# Testing only: the crash tests set it to a step name to SIGKILL bwv at exactly that step.
+CRASH_POINT = "BWV_CRASH_POINT"
 
 MANIFEST = "MANIFEST.sha256"
 TRANSCRIPT_FORMATS = {"txt": "text/plain", "vtt": "text/vtt", "json": "application/json"}
@@ -250,6 +263,16 @@ class ExportResult:
     manifest_sha256: str
     derivatives_only: bool
     audit_chain_ok: bool
+    settled: list[str] = field(default_factory=list)  # interrupted earlier exports settled
+
+
+@dataclass(frozen=True)
+class StagedExport:
+    """An `export` event with outcome `staged`: the folder may or may not be in place."""
+
+    event_id: int
+    object_ids: str
+    details: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -271,29 +294,33 @@ def export_incident(
     actor: str,
     derivatives_only: bool = False,
 ) -> ExportResult:
-    """Writes the disclosure folder for one incident and records it (`export`)."""
-    check_destination(to)
-    with session_scope(engine) as session:
-        plan = load_plan(session, incident_ref)
+    """Writes the disclosure folder for one incident and records it (`export`).
+
+    Exports interrupted in earlier runs are settled first; every refusal is audited.
+    """
+    settled = settle_staged_exports(engine=engine, actor=actor)
     try:
-        result = _publish(plan, to, engine=engine, actor=actor, derivatives_only=derivatives_only)
+        check_destination(to)
+        with session_scope(engine) as session:
+            plan = load_plan(session, incident_ref)
+        staging, result = _publish(
+            plan, to, engine=engine, actor=actor, derivatives_only=derivatives_only
+        )
     except BwvError as exc:
         _record_refusal(incident_ref, to, str(exc), engine=engine, actor=actor)
         raise
-    try:
-        _record_export(result, engine=engine, actor=actor)
-    except BaseException:
-        # Nothing may be disclosed without its record: take the export back.
-        _remove_tree(to)
-        raise
-    return result
+    _put_in_place(staging, result, engine=engine, actor=actor)
+    return replace(result, settled=settled)
 
 
 def check_destination(to: Path) -> None:
-    if to.is_symlink() or (to.exists() and not to.is_dir()):
-        raise BwvError(f"export destination {to} exists and is not a folder")
-    if to.is_dir() and any(to.iterdir()):
-        raise BwvError(f"export destination {to} is not empty; refusing to overwrite it")
+    try:
+        if to.is_symlink() or (to.exists() and not to.is_dir()):
+            raise BwvError(f"export destination {to} exists and is not a folder")
+        if to.is_dir() and any(to.iterdir()):
+            raise BwvError(f"export destination {to} is not empty; refusing to overwrite it")
+    except OSError as exc:  # e.g. a name too long, a folder that cannot be listed
+        raise BwvError(f"cannot export to {to}: {exc.strerror or exc}") from exc
 
 
 def load_plan(session: Session, incident_ref: str) -> ExportPlan:
@@ -363,7 +390,8 @@ def _plain(values: dict[str, Any]) -> dict[str, Any]:
 
 def _publish(
     plan: ExportPlan, to: Path, *, engine: Engine, actor: str, derivatives_only: bool
-) -> ExportResult:
+) -> tuple[Path, ExportResult]:
+    """Writes the complete export into a staging folder; `_put_in_place` moves it."""
     staging = _staging_folder(to)
     try:
         files = _write_clip_files(staging, plan, engine=engine, actor=actor, only=derivatives_only)
@@ -375,14 +403,13 @@ def _publish(
             staging, plan, files, chain, findings, actor=actor, engine=engine, only=derivatives_only
         )
         manifest_sha256 = _write_manifest(staging, files)
-        _rename_into_place(staging, to)
     except OSError as exc:
         _remove_tree(staging)
         raise BwvError(f"cannot write export {to}: {exc.strerror or exc}") from exc
     except BaseException:
         _remove_tree(staging)
         raise
-    return ExportResult(
+    return staging, ExportResult(
         incident_ref=str(plan.incident["incident_ref"]),
         folder=str(to),
         clip_ids=[c.id for c in plan.clips if c.id is not None],
@@ -396,9 +423,42 @@ def _publish(
 def _staging_folder(to: Path) -> Path:
     try:
         to.parent.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=f".{to.name}.partial-", dir=to.parent))
+        return Path(tempfile.mkdtemp(prefix=_staging_prefix(to), dir=to.parent))
+    except FileExistsError as exc:  # what mkdir says when part of the path is a file
+        raise BwvError(f"cannot create export {to}: part of the path is not a folder") from exc
     except OSError as exc:
         raise BwvError(f"cannot create export {to}: {exc.strerror or exc}") from exc
+
+
+def _staging_prefix(to: Path) -> str:
+    # Shortened so that the longest name the file system allows for `to` still fits.
+    return f".{to.name[:64]}.partial-"
+
+
+def _put_in_place(staging: Path, result: ExportResult, *, engine: Engine, actor: str) -> None:
+    """Record `staged`, rename, record `ok`: a crash between any two steps is settled later."""
+    to = Path(result.folder)
+    staged = _record_staged(staging, result, engine=engine, actor=actor)
+    try:
+        _crash_point("export-rename")
+        _rename_into_place(staging, to)
+    except BaseException as exc:
+        _settle(staged, engine=engine, actor=actor, reason=f"not put in place: {exc}")
+        if isinstance(exc, OSError):
+            raise BwvError(f"cannot write export {to}: {exc.strerror or exc}") from exc
+        raise
+    _crash_point("export-complete")
+    try:
+        _record_export(result, staged, engine=engine, actor=actor)
+    except BaseException:
+        # Nothing may be disclosed without its record: take the export back.
+        _remove_tree(to)
+        raise
+
+
+def _crash_point(step: str) -> None:
+    if os.environ.get(CRASH_POINT) == step:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _rename_into_place(staging: Path, to: Path) -> None:
@@ -619,32 +679,165 @@ def _write_manifest(staging: Path, files: list[ExportedFile]) -> str:
     return hashlib.sha256(content).hexdigest()
 
 
-def _record_export(result: ExportResult, *, engine: Engine, actor: str) -> None:
-    folder = Path(result.folder).resolve()
-    with session_scope(engine) as session:
-        session.add_all(
-            Derivative(
-                clip_id=f.clip_id,
-                kind=f.kind,
-                sha256=f.sha256,
-                media_type=f.media_type,
-                path=str(folder / f.path),
+def _record_staged(
+    staging: Path, result: ExportResult, *, engine: Engine, actor: str
+) -> StagedExport:
+    """The derivatives and the `staged` event; they name the folder before it exists."""
+    try:
+        with session_scope(engine) as session:
+            rows = _derivative_rows(result)
+            session.add_all(rows)
+            session.flush()
+            details = _export_details(result) | {
+                "staging": str(staging.resolve()),
+                "derivatives": [row.id for row in rows],
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+            }
+            event = record(
+                session,
+                actor=actor,
+                action="export",
+                object_ids=_export_objects(result),
+                outcome=STAGED,
+                details=details,
             )
-            for f in result.files
-            if f.clip_id is not None and f.kind is not None
+    except BaseException:
+        _remove_tree(staging)
+        raise
+    assert event.id is not None
+    return StagedExport(event.id, event.object_ids, details)
+
+
+def _derivative_rows(result: ExportResult) -> list[Derivative]:
+    folder = Path(result.folder).resolve()
+    return [
+        Derivative(
+            clip_id=f.clip_id,
+            kind=f.kind,
+            sha256=f.sha256,
+            media_type=f.media_type,
+            path=str(folder / f.path),
         )
+        for f in result.files
+        if f.clip_id is not None and f.kind is not None
+    ]
+
+
+def _export_objects(result: ExportResult) -> list[str]:
+    return [f"incident:{result.incident_ref}", *(f"clip:{i}" for i in result.clip_ids)]
+
+
+def _export_details(result: ExportResult) -> dict[str, Any]:
+    return {
+        "to": str(Path(result.folder).resolve()),
+        "files": len(result.files) + 1,
+        "manifest_sha256": result.manifest_sha256,
+        "derivatives_only": result.derivatives_only,
+    }
+
+
+def _record_export(
+    result: ExportResult, staged: StagedExport, *, engine: Engine, actor: str
+) -> None:
+    with session_scope(engine) as session:
         record(
             session,
             actor=actor,
             action="export",
-            object_ids=[f"incident:{result.incident_ref}", *(f"clip:{i}" for i in result.clip_ids)],
-            details={
-                "to": str(folder),
-                "files": len(result.files) + 1,
-                "manifest_sha256": result.manifest_sha256,
-                "derivatives_only": result.derivatives_only,
-            },
+            object_ids=_export_objects(result),
+            details=_export_details(result) | {"staged_event": staged.event_id},
         )
+
+
+def settle_staged_exports(*, engine: Engine, actor: str) -> list[str]:
+    """Settles exports whose process died between the `staged` event and its completion.
+
+    A staging folder still there was never put in place: it is removed (`abandoned`). A
+    destination holding the staged manifest was put in place (`recovered`). Otherwise
+    nothing of it is left (`abandoned`). Exports of a process still running, or of another
+    host, are left alone. Returns one line per export settled.
+    """
+    with session_scope(engine) as session:
+        pending = unsettled_exports(session)
+    notes = [_settle(s, engine=engine, actor=actor) for s in pending if _owner_gone(s.details)]
+    return [note for note in notes if note]
+
+
+def unsettled_exports(session: Session) -> list[StagedExport]:
+    """`staged` export events that no later export event settles or completes."""
+    query = select(AuditEvent.id, AuditEvent.object_ids, AuditEvent.outcome, AuditEvent.details)
+    query = query.where(AuditEvent.action == "export").order_by(col(AuditEvent.id))
+    rows = [(i, o, outcome, _json_object(d)) for i, o, outcome, d in session.exec(query).all()]
+    done = {details.get("staged_event") for _, _, outcome, details in rows if outcome != STAGED}
+    return [
+        StagedExport(i or 0, o, details)
+        for i, o, outcome, details in rows
+        if outcome == STAGED and i not in done
+    ]
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _owner_gone(details: dict[str, Any]) -> bool:
+    # A process id means something only on its own host, and a live one may still finish.
+    pid = details.get("pid")
+    same_host = details.get("host") == socket.gethostname()
+    return same_host and isinstance(pid, int) and not _process_alive(pid)
+
+
+def _settle(staged: StagedExport, *, engine: Engine, actor: str, reason: str = "") -> str:
+    """Records how one staged export ended; "" when another process settled it first."""
+    to = Path(str(staged.details.get("to")))
+    with session_scope(engine) as session:
+        if staged.event_id not in {s.event_id for s in unsettled_exports(session)}:
+            return ""
+        outcome, found = _settle_files(staged, to)
+        if outcome == ABANDONED:
+            _drop_derivatives(session, staged.details.get("derivatives"))
+        record(
+            session,
+            actor=actor,
+            action="export",
+            object_ids=staged.object_ids.split(","),
+            outcome=outcome,
+            details={"staged_event": staged.event_id, "to": str(to), "reason": reason or found},
+        )
+    return f"the export to {to} (audit event {staged.event_id}) was interrupted; {found}"
+
+
+def _settle_files(staged: StagedExport, to: Path) -> tuple[str, str]:
+    staging = Path(str(staged.details.get("staging")))
+    # Only a folder named as `_staging_folder` names them is ever removed.
+    ours = staging.parent == to.parent and staging.name.startswith(_staging_prefix(to))
+    if ours and staging.is_dir():
+        _remove_tree(staging)
+        return ABANDONED, "it was never put in place, and its staging folder was removed"
+    if _manifest_sha256(to) == staged.details.get("manifest_sha256"):
+        return RECOVERED, "its folder is in place and holds the staged manifest, now recorded"
+    return ABANDONED, "no folder holds it"
+
+
+def _manifest_sha256(folder: Path) -> str | None:
+    try:
+        return hashlib.sha256((folder / MANIFEST).read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def _drop_derivatives(session: Session, ids: Any) -> None:
+    """The export derivatives recorded with the `staged` event, for files never put in place."""
+    if not isinstance(ids, list):
+        return
+    for row in session.exec(select(Derivative).where(col(Derivative.id).in_(ids))).all():
+        if row.kind.startswith("export_"):
+            session.delete(row)
 
 
 def _record_refusal(
