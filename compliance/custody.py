@@ -174,11 +174,8 @@ def ingest_records(session: Session, clip_ids: list[int] | None) -> dict[int, st
 
 def _ingested(object_ids: str, details: str) -> tuple[int | None, str]:
     """The clip id and hash an ingest event names; (None, "") when it does not parse."""
-    kind, _, number = object_ids.partition(":")
-    try:
-        digest = json.loads(details).get("sha256")
-    except (ValueError, AttributeError):
-        return None, ""
+    kind, _, number = str(object_ids).partition(":")
+    digest = _json_object(details).get("sha256")
     if kind != "clip" or not number.isdigit() or not isinstance(digest, str):
         return None, ""
     return int(number), digest
@@ -443,7 +440,8 @@ def _put_in_place(staging: Path, result: ExportResult, *, engine: Engine, actor:
         _crash_point("export-rename")
         _rename_into_place(staging, to)
     except BaseException as exc:
-        _settle(staged, engine=engine, actor=actor, reason=f"not put in place: {exc}")
+        reason = f"not put in place: {exc or type(exc).__name__}"
+        _settle(staged, engine=engine, actor=actor, reason=reason)
         if isinstance(exc, OSError):
             raise BwvError(f"cannot write export {to}: {exc.strerror or exc}") from exc
         raise
@@ -768,7 +766,7 @@ def unsettled_exports(session: Session) -> list[StagedExport]:
     """`staged` export events that no later export event settles or completes."""
     query = select(AuditEvent.id, AuditEvent.object_ids, AuditEvent.outcome, AuditEvent.details)
     query = query.where(AuditEvent.action == "export").order_by(col(AuditEvent.id))
-    rows = [(i, o, outcome, _json_object(d)) for i, o, outcome, d in session.exec(query).all()]
+    rows = [(i, str(o), out, _json_object(d)) for i, o, out, d in session.exec(query).all()]
     done = {details.get("staged_event") for _, _, outcome, details in rows if outcome != STAGED}
     return [
         StagedExport(i or 0, o, details)
@@ -777,10 +775,11 @@ def unsettled_exports(session: Session) -> list[StagedExport]:
     ]
 
 
-def _json_object(text: str) -> dict[str, Any]:
+def _json_object(text: object) -> dict[str, Any]:
+    """Event details as a dict; {} for details that a damaged row no longer holds as JSON."""
     try:
-        value = json.loads(text)
-    except ValueError:
+        value = json.loads(text)  # type: ignore[arg-type]
+    except (ValueError, TypeError):
         return {}
     return value if isinstance(value, dict) else {}
 
@@ -818,7 +817,8 @@ def _settle_files(staged: StagedExport, to: Path) -> tuple[str, str]:
     ours = staging.parent == to.parent and staging.name.startswith(_staging_prefix(to))
     if ours and staging.is_dir():
         _remove_tree(staging)
-        return ABANDONED, "it was never put in place, and its staging folder was removed"
+        left = " could not be removed" if staging.exists() else " was removed"
+        return ABANDONED, f"it was never put in place, and its staging folder {staging}{left}"
     if _manifest_sha256(to) == staged.details.get("manifest_sha256"):
         return RECOVERED, "its folder is in place and holds the staged manifest, now recorded"
     return ABANDONED, "no folder holds it"
