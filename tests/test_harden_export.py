@@ -8,6 +8,7 @@ one `Error:` line and an audited refusal, and the printed check command is shell
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -110,7 +111,7 @@ def test_killed_after_the_rename_is_recorded_by_the_next_export(
     (staged_id, _, outcome, details) = events(small)[-1]
     assert outcome == "staged" and details["to"] == str(out.resolve())
     manifest = (out / "MANIFEST.sha256").read_bytes()
-    assert details["manifest_sha256"] == __import__("hashlib").sha256(manifest).hexdigest()
+    assert details["manifest_sha256"] == hashlib.sha256(manifest).hexdigest()
 
     code, output = run(small, "export", "INC-2", "--to", str(tmp_path / "second"))
     assert code == 0, output
