@@ -7,12 +7,41 @@ failed integrity check is an answer, not an error: it prints what it found and e
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shlex
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
 from bwv.cli.common import AppContext, emit_json, json_option, pass_app, time_range_options
+from bwv.core.errors import BwvError
+
+
+@contextlib.contextmanager
+def writing_output(done: str = "") -> Iterator[None]:
+    """Standard output that cannot be written (a full disk, a closed pipe) is a clear error.
+
+    `done` tells the user what was nevertheless completed (and audited) before the write.
+    """
+    try:
+        yield
+        sys.stdout.flush()
+    except OSError as exc:
+        _drop_stdout()
+        raise BwvError(f"cannot write the output: {exc.strerror or exc}{done}") from exc
+
+
+def _drop_stdout() -> None:
+    # What stays buffered would fail again in Python's flush at exit and print a traceback
+    # after the `Error:` line; pointing the descriptor at the null device discards it.
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 @click.command()
@@ -23,31 +52,49 @@ from bwv.cli.common import AppContext, emit_json, json_option, pass_app, time_ra
 def verify(app: AppContext, clips: tuple[str, ...], all_clips: bool, as_json: bool) -> None:
     """Re-hash originals and store copies; exit 1 on any mismatch.
 
-    Reports ok, modified, missing or unreadable for each clip (id, SHA-256 or file name).
+    Reports ok, modified, missing, unreadable or catalogue_altered (the catalogued hash is
+    not the one its ingest audit event recorded) for each clip (id, SHA-256 or file name).
     """
     from bwv.custody.files import verify_clips
 
     if clips and all_clips:
         raise click.UsageError("name clips or use --all, not both")
     report = verify_clips(list(clips), engine=app.engine, actor=app.actor, all_clips=all_clips)
-    if as_json:
-        emit_json({"ok": report.ok, "counts": report.counts(), "clips": report.checks})
-    else:
-        _print_verify(report)
+    with writing_output():
+        if as_json:
+            emit_json({"ok": report.ok, "counts": report.counts(), "clips": report.checks})
+        else:
+            _print_verify(report)
     raise SystemExit(0 if report.ok else 1)
 
 
 def _print_verify(report: Any) -> None:
     for check in report.checks:
         original = check.original
-        click.echo(f"{original.status:<10} {check.clip_id:>6}  {check.file_name}")
+        click.echo(f"{check.status:<10} {check.clip_id:>6}  {check.file_name}")
+        if check.status == "catalogue_altered":
+            click.echo(f"{'':<18}{_catalogue_problem(check)}")
         if original.status != "ok":
             click.echo(f"{'':<18}{_file_problem(original, check.expected_sha256)}")
         for copy in check.store_copies:
             if copy.status != "ok":
                 click.echo(f"{'':<18}store copy {copy.status}: {_file_problem(copy, '')}")
-    counts = ", ".join(f"{n} {status}" for status, n in report.counts().items() if n)
+    counts = ", ".join(f"{n} {_label(status)}" for status, n in report.counts().items() if n)
     click.echo(f"{len(report.checks)} clips verified" + (f": {counts}" if counts else ""))
+
+
+def _label(status: str) -> str:
+    """`store_modified` -> `store copy modified`, `catalogue_altered` -> `catalogue altered`."""
+    return status.replace("store_", "store copy ", 1).replace("_", " ")
+
+
+def _catalogue_problem(check: Any) -> str:
+    if check.recorded_sha256 is None:
+        return f"catalogued SHA-256 {check.expected_sha256}: no ingest audit event records it"
+    return (
+        f"catalogued SHA-256 {check.expected_sha256} is not the one recorded at ingest, "
+        f"{check.recorded_sha256}: the catalogue was changed"
+    )
 
 
 def _file_problem(check: Any, expected: str) -> str:
@@ -79,10 +126,11 @@ def audit_verify(app: AppContext, anchor: str | None, as_json: bool) -> None:
     from bwv.custody.chain import verify_chain
 
     report = verify_chain(engine=app.engine, actor=app.actor, anchor=anchor)
-    if as_json:
-        emit_json(report)
-    else:
-        _print_chain(report)
+    with writing_output():
+        if as_json:
+            emit_json(report)
+        else:
+            _print_chain(report)
     raise SystemExit(0 if report.ok else 1)
 
 
@@ -114,7 +162,8 @@ def audit_log(app: AppContext, fmt: str, actor_filter: str | None, **options: An
 
     log_filter = LogFilter(actor=actor_filter, **options)
     text, _count = export_log(log_filter, fmt, engine=app.engine, actor=app.actor)
-    click.echo(text, nl=False)
+    with writing_output():
+        click.echo(text, nl=False)
 
 
 @click.command()
@@ -140,6 +189,13 @@ def export(app: AppContext, incident: str, to: Path, derivatives_only: bool, as_
     result = export_disclosure(
         incident, to=to, engine=app.engine, actor=app.actor, derivatives_only=derivatives_only
     )
+    with writing_output(f" (the export to {result.folder} is complete and recorded)"):
+        _print_export(result, as_json)
+
+
+def _print_export(result: Any, as_json: bool) -> None:
+    for note in result.settled:
+        click.echo(f"note: {note}", err=True)
     if as_json:
         emit_json(result)
         return
@@ -148,7 +204,9 @@ def export(app: AppContext, incident: str, to: Path, derivatives_only: bool, as_
         f"{len(result.files) + 1} files to {result.folder}"
     )
     click.echo(f"MANIFEST.sha256 SHA-256 {result.manifest_sha256}")
-    click.echo(f"check with: cd {result.folder} && sha256sum -c MANIFEST.sha256")
+    # Quoted (and absolute, so never read as an option) to paste into a shell as it is.
+    folder = shlex.quote(str(Path(result.folder).absolute()))
+    click.echo(f"check with: cd {folder} && sha256sum -c MANIFEST.sha256")
     if not result.audit_chain_ok:
         click.echo("warning: the audit chain is broken; see `bwv audit verify`", err=True)
 

@@ -124,7 +124,7 @@ def sweep_temp_files(folder: Path) -> int:
     removed = 0
     for entry in folder.iterdir():
         match = _TEMP_NAME.fullmatch(entry.name)
-        if match and not _process_alive(int(match["pid"])):
+        if match and not process_alive(int(match["pid"])):
             with contextlib.suppress(FileNotFoundError):
                 entry.unlink()
                 removed += 1
@@ -136,7 +136,7 @@ def temp_files(store_dir: Path) -> list[Path]:
     return sorted(p for p in store_dir.rglob(f"*{TEMP_SUFFIX}") if _TEMP_NAME.fullmatch(p.name))
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     if pid == os.getpid():
         return True
     try:

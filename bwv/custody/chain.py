@@ -15,8 +15,9 @@ The trail is append-only, so events appended between chunks cannot change earlie
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +31,7 @@ from bwv.core.errors import BwvError
 from bwv.core.models import AuditEvent
 
 CHUNK = 1000
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 # Cells starting with these make spreadsheets evaluate a formula (OWASP CSV injection),
 # full-width forms included because some spreadsheet programs normalise them.
 CSV_COLUMNS = (
@@ -112,7 +114,13 @@ def _load_one(session: Any, event_id: int) -> AuditEvent | Unreadable:
 
 def verify_chain(*, engine: Engine, actor: str, anchor: str | None = None) -> ChainReport:
     """Walks the whole trail, then records the check itself as an `audit_verify` event."""
-    report = walk_chain(engine, anchor=anchor)
+    from bwv.custody.files import settle_staged_exports
+
+    anchor = None if anchor is None else check_anchor(anchor)
+    # Settled first, so that the walk and its head hash include the settling events.
+    settled = settle_staged_exports(engine=engine, actor=actor)
+    walked = walk_chain(engine, anchor=anchor)
+    report = replace(walked, warnings=[*settled, *walked.warnings])
     with session_scope(engine) as session:
         record(
             session,
@@ -122,6 +130,18 @@ def verify_chain(*, engine: Engine, actor: str, anchor: str | None = None) -> Ch
             details=_report_details(report, anchor),
         )
     return report
+
+
+def check_anchor(anchor: str) -> str:
+    """An anchor as stored (lower-case hex); anything but a SHA-256 hash is refused.
+
+    A mistyped anchor would otherwise read as "the trail was rewritten", a grave claim.
+    """
+    wanted = anchor.strip().lower()
+    if not SHA256_HEX.fullmatch(wanted):
+        shown = anchor if len(anchor) <= 80 else f"{anchor[:80]}..."
+        raise BwvError(f"--anchor must be a SHA-256 hash (64 hex digits), not {shown!r}")
+    return wanted
 
 
 def _report_details(report: ChainReport, anchor: str | None) -> dict[str, Any]:

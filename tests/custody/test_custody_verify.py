@@ -110,7 +110,7 @@ def test_tampered_store_copy_exits_1(catalogue: dict[str, Path]) -> None:
     code, output = run(catalogue["db"], "verify", "--all")
     assert code == 1
     assert f"store copy modified: {copy}: SHA-256 now {sha256_file(copy)}" in output
-    assert output.endswith("2 clips verified: 2 ok\n")
+    assert output.endswith("2 clips verified: 1 ok, 1 store copy modified\n")
 
 
 def test_verify_by_hash_prefix_and_json(catalogue: dict[str, Path]) -> None:
@@ -118,7 +118,16 @@ def test_verify_by_hash_prefix_and_json(catalogue: dict[str, Path]) -> None:
     code, output = run(catalogue["db"], "verify", digest[:12], "--json")
     report = json.loads(output)
     assert code == 0 and report["ok"] is True
-    assert report["counts"] == {"ok": 1, "modified": 0, "missing": 0, "unreadable": 0}
+    assert report["counts"] == {
+        "ok": 1,
+        "modified": 0,
+        "missing": 0,
+        "unreadable": 0,
+        "catalogue_altered": 0,
+        "store_modified": 0,
+        "store_missing": 0,
+        "store_unreadable": 0,
+    }
     assert report["clips"][0]["original"]["actual_sha256"] == digest
     assert report["clips"][0]["store_copies"][0]["status"] == "ok"
 
