@@ -129,3 +129,15 @@ def test_a_sidecar_that_is_a_fifo_or_huge_is_a_warning_and_never_blocks(tmp_path
     clip.with_suffix(".json").write_text('{"officer_id": "O1", "pad": "' + "x" * 2**21 + '"}')
     values, warnings = read_sidecar(clip)
     assert values == {} and "larger than 1048576 bytes" in warnings[0]
+
+
+def test_an_impossible_file_time_gives_no_start_rather_than_a_wrong_one(tmp_path: Path) -> None:
+    clip = tmp_path / "holiday.mkv"
+    shutil.copy(GOOD, clip)
+    os.utime(clip, (0, -2_208_988_800))  # 1900-01-01: no camera recorded then
+    assert "started_at" not in resolve(clip, {}, IngestConfig()).fields
+    db = tmp_path / "c.db"
+    result = CliRunner().invoke(main, ["--db", str(db), "ingest", "--no-transcribe", str(clip)])
+    assert result.exit_code == 0, result.output
+    row = _clips(db)["holiday.mkv"]
+    assert (row.status, row.started_at, row.time_confidence) == ("ingested", None, None)
