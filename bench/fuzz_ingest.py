@@ -4,7 +4,10 @@ Cameras die mid-write, cards corrupt and files are renamed, so ingest meets brok
 media every day; one such file must never stop a batch, hang it or lose another file.
 This makes damaged variants of the sample media (truncated at random points and at MP4
 box boundaries, byte bursts, zeroed ranges, wrong extensions, zero length, huge declared
-box and table sizes, garbage sidecars), runs the real `bwv ingest` on them in a child
+box and table sizes, garbage sidecars) and hostile cases that a file brings besides its
+media (sidecars with impossible times, wrong types, NaN, infinities, out-of-range
+coordinates, deep nesting, FIFOs; names with control characters, invalid UTF-8, leading
+dashes, 240 bytes), runs the real `bwv ingest` on them in a child
 process with a private TMPDIR and an evidence store, and then accounts for every file.
 
     .venv/bin/python bench/fuzz_ingest.py --count 1000 --workers 2
@@ -64,6 +67,8 @@ class FuzzReport:
     kinds: dict[str, int]
     catalogued: int = 0
     failed_with_reason: int = 0
+    rejected_with_reason: int = 0  # not catalogued, named in the summary with a reason
+    warnings: int = 0  # sidecar and tag warnings printed
     lost: list[str] = field(default_factory=list)
     failed_without_reason: list[str] = field(default_factory=list)
     crashes: list[str] = field(default_factory=list)
@@ -73,6 +78,15 @@ class FuzzReport:
     reasons: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     slowest_file_s: float = 0.0
+
+    @property
+    def hostile(self) -> int:
+        return sum(n for kind, n in self.kinds.items() if kind in HOSTILE_KINDS)
+
+    @property
+    def accounted_percent(self) -> float:
+        done = self.catalogued + self.failed_with_reason + self.rejected_with_reason
+        return 100.0 * done / max(self.files, 1)
 
     @property
     def ok(self) -> bool:
@@ -160,6 +174,10 @@ DAMAGE: dict[str, Callable[[bytes, random.Random], bytes]] = {
     "burst_truncated": burst_and_truncate,
     "wrong_extension": lambda data, rng: data if rng.random() < 0.5 else byte_bursts(data, rng),
     "bad_sidecar": truncate_random,
+    "hostile_sidecar": lambda data, rng: still_valid(data, rng),
+    "hostile_name": lambda data, rng: (
+        still_valid(data, rng) if rng.random() < 0.7 else byte_bursts(data, rng)
+    ),
 }
 WEIGHTS = {
     "truncated": 18,
@@ -170,7 +188,65 @@ WEIGHTS = {
     "burst_truncated": 6,
     "wrong_extension": 9,
     "bad_sidecar": 5,
+    "hostile_sidecar": 30,
+    "hostile_name": 20,
 }
+# Hostile cases are those a file brings besides its media: a sidecar and a name.
+HOSTILE_KINDS = ("hostile_sidecar", "hostile_name")
+
+
+def still_valid(data: bytes, rng: random.Random) -> bytes:
+    """The recording, still readable but distinct: a random `free` box appended (MP4 and
+    QuickTime skip it; Matroska readers stop at the end of their segment)."""
+    payload = rng.randbytes(16)
+    return data + struct.pack(">I4s", 8 + len(payload), b"free") + payload
+
+
+# --- hostile sidecars and names -----------------------------------------------------------
+
+HOSTILE_VALUES: dict[str, tuple[str, ...]] = {
+    "started_at": (
+        '"0001-01-01T00:00:00+01:00"', '"9999-12-31T23:59:59"', '"9999-12-31T23:59:59-14:00"',
+        '"1900-01-01T00:00:00Z"', '"2999-01-01T00:00:00Z"', '"2024-02-30T10:00:00"', '""',
+        '"   "', '"yesterday"', '"\\ud800"', "1718028000", "1e400", "NaN", "true", "[1, 2]",
+        '{"a": 1}', '"2024-06-10T15:00:00+01:00"', '"2024-06-10T15:00:00+25:00"',
+    ),
+    "latitude": (
+        "NaN", "Infinity", "-Infinity", "1e400", "-1e400", "91", "-90.0000001", '"51.5"',
+        '"north"', "[1, 2]", "{}", "true", "1" + "0" * 5000, "51.5072", "null",
+    ),
+    "device_serial": (
+        '""', '"\\n"', '"X\\u0000Y"', '"\\ud800"', '"' + "x" * 5000 + '"', "12345",
+        '["X"]', '{"serial": "X"}', "true", "1.5", '"X60390013"', '"\\u202eevil"',
+    ),
+}  # fmt: skip
+HOSTILE_VALUES["longitude"] = (*HOSTILE_VALUES["latitude"], "180.5", "-181")
+HOSTILE_VALUES["officer_id"] = HOSTILE_VALUES["device_serial"]
+HOSTILE_FILES: tuple[bytes, ...] = (
+    b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 50_000 + b"1" + b"}" * 50_000, b"[]", b"42",
+    b'"text"', b"", b"\xff\xfe\x00", b"\xef\xbb\xbf{}", b"null", b"{" + b" " * (2 * 2**20) + b"}",
+    b'{"officer_id": "A", "officer_id": ["B"]}',
+)  # fmt: skip
+
+
+def hostile_sidecar(rng: random.Random) -> bytes:
+    """A sidecar from hostile values (1 to 5 fields) or a hostile file as a whole."""
+    if rng.random() < 0.2:
+        return rng.choice(HOSTILE_FILES)
+    keys = rng.sample(sorted(HOSTILE_VALUES), rng.randint(1, len(HOSTILE_VALUES)))
+    body = ", ".join(f'"{k}": {rng.choice(HOSTILE_VALUES[k])}' for k in keys)
+    return ("{" + body + "}").encode()
+
+
+HOSTILE_NAMES: tuple[bytes, ...] = (
+    b"line\nbreak", b"tab\there", b"esc\x1b[31mred", b"caf\xe9", b"\xff\xfe", b"-rf",
+    b"--help", b"\xe2\x80\xaeevil4pm.", b" spaced ", b"quote'\"", b"x" * 240, b"..",
+    b"\xf0\x9f\x8e\xa5clip", b"back\\slash", b"semi;colon$(id)", b"\xc3\xa9t\xc3\xa9",
+)  # fmt: skip
+
+
+def hostile_name(rng: random.Random) -> bytes:
+    return rng.choice(HOSTILE_NAMES) + rng.choice([b"", b"_" + str(rng.randrange(10**6)).encode()])
 
 
 def sample_sources(root: Path = SAMPLES) -> list[Path]:
@@ -183,7 +259,11 @@ def sample_sources(root: Path = SAMPLES) -> list[Path]:
 
 
 def make_corpus(
-    out: Path, count: int, seed: int, sources: list[Path] | None = None
+    out: Path,
+    count: int,
+    seed: int,
+    sources: list[Path] | None = None,
+    weights: dict[str, int] | None = None,
 ) -> list[Damaged]:
     """`count` distinct damaged files (one zero-length among them), each in its own folder."""
     rng = random.Random(seed)
@@ -193,7 +273,8 @@ def make_corpus(
     attempts = 0
     while len(corpus) < count and attempts < count * 20:
         attempts += 1
-        kind = rng.choices(list(WEIGHTS), weights=list(WEIGHTS.values()))[0]
+        table = weights or WEIGHTS
+        kind = rng.choices(list(table), weights=list(table.values()))[0]
         source, data = rng.choice(originals)
         damaged = DAMAGE[kind](data, rng)
         digest = hashlib.sha256(damaged).hexdigest()
@@ -211,13 +292,26 @@ def _write(
     suffix = source.suffix.lower()
     if kind == "wrong_extension":
         suffix = rng.choice([e for e in WRONG_EXTENSIONS if e != suffix])
-    path = folder / f"{source.stem}{suffix}"
+    stem = hostile_name(rng) if kind == "hostile_name" else os.fsencode(source.stem)
+    path = Path(os.fsdecode(os.fsencode(folder) + b"/" + stem + suffix.encode()))
     path.write_bytes(data)
     if kind == "bad_sidecar":
         path.with_suffix(".json").write_bytes(
             rng.choice([b"{", b"\xff\xfe\x00", rng.randbytes(64)])
         )
+    if kind == "hostile_sidecar":
+        _write_sidecar(path.with_suffix(".json"), rng)
     return Damaged(path, kind, hashlib.sha256(data).hexdigest())
+
+
+def _write_sidecar(sidecar: Path, rng: random.Random) -> None:
+    special = rng.random()
+    if special < 0.03:
+        os.mkfifo(sidecar)  # must never be opened: it would block for ever
+    elif special < 0.05:
+        sidecar.mkdir()
+    else:
+        sidecar.write_bytes(hostile_sidecar(rng))
 
 
 # --- ingesting and accounting -------------------------------------------------------------
@@ -268,10 +362,32 @@ def assess(
     if run.returncode is None:
         report.hangs.append(f"the batch was still running after {run.seconds:.0f} s")
     rows = _clip_rows(db) if db.exists() else {}
+    rejected = _rejected(run.stdout)
     for damaged in corpus:
+        if damaged.sha256 not in rows and _path_text(damaged.path) in rejected:
+            report.rejected_with_reason += 1
+            continue
         _account(report, damaged, rows.get(damaged.sha256), file_timeout_s)
+    report.warnings = sum(line.startswith("  warning: ") for line in run.stdout.splitlines())
     report.leaked_temp_files = [str(p) for p in _leftovers(work)]
     return report
+
+
+def _rejected(stdout: str) -> set[str]:
+    """Paths the ingest summary names as not ingested or not finished, with a reason."""
+    found = set()
+    for line in stdout.splitlines():
+        for label in ("  not ingested: ", "  not finished, retried on the next run: "):
+            if line.startswith(label) and ": " in line[len(label) :]:
+                found.add(line[len(label) :].rsplit(": ", 1)[0])
+    return found
+
+
+def _path_text(path: Path) -> str:
+    from bwv.cli.output import shown
+    from ingest.provenance import path_text
+
+    return shown(path_text(path))
 
 
 def _clip_rows(db: Path) -> dict[str, tuple[str, str | None, float | None]]:
@@ -320,9 +436,16 @@ def _leftovers(work: Path) -> list[Path]:
 
 
 def fuzz(
-    count: int, *, seed: int, workers: int, file_timeout_s: float, deadline_s: float, work: Path
+    count: int,
+    *,
+    seed: int,
+    workers: int,
+    file_timeout_s: float,
+    deadline_s: float,
+    work: Path,
+    weights: dict[str, int] | None = None,
 ) -> FuzzReport:
-    corpus = make_corpus(work / "damaged", count, seed)
+    corpus = make_corpus(work / "damaged", count, seed, weights=weights)
     run = run_ingest(
         work / "fuzz.db",
         work / "damaged",
@@ -339,8 +462,11 @@ def print_report(report: FuzzReport) -> None:
     print(
         "  kinds:                " + ", ".join(f"{k} {n}" for k, n in sorted(report.kinds.items()))
     )
+    print(f"  hostile sidecars and names: {report.hostile}")
     print(f"catalogued:             {report.catalogued}")
     print(f"failed with a reason:   {report.failed_with_reason}")
+    print(f"rejected with a reason: {report.rejected_with_reason}")
+    print(f"sidecar/tag warnings:   {report.warnings}")
     for reason, n in sorted(report.reasons.items(), key=lambda item: -item[1])[:8]:
         print(f"  {n:>5}  {reason}")
     print(f"lost (not in catalogue): {len(report.lost)}")
@@ -349,6 +475,7 @@ def print_report(report: FuzzReport) -> None:
     print(f"hangs past the limit:   {len(report.hangs)}")
     print(f"leaked temp files:      {len(report.leaked_temp_files)}")
     print(f"originals changed:      {len(report.originals_changed)}")
+    print(f"accounted for:          {report.accounted_percent:.1f}% (catalogued or with a reason)")
     print(
         f"time:                   {report.seconds:.1f} s "
         f"({report.files / max(report.seconds, 1e-9):.1f} files/s, "
@@ -367,7 +494,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--file-timeout", type=float, default=30.0)
     parser.add_argument("--deadline", type=float, default=3600.0, help="Whole-batch limit (s).")
     parser.add_argument("--keep", type=Path, help="Work in this folder and keep it.")
+    parser.add_argument(
+        "--hostile-only", action="store_true", help="Only hostile sidecars and file names."
+    )
     args = parser.parse_args(argv)
+    weights = {k: WEIGHTS[k] for k in HOSTILE_KINDS} if args.hostile_only else None
     work = args.keep or Path(tempfile.mkdtemp(prefix="bwv-fuzz-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
@@ -378,6 +509,7 @@ def main(argv: list[str] | None = None) -> int:
             file_timeout_s=args.file_timeout,
             deadline_s=args.deadline,
             work=work,
+            weights=weights,
         )
         print_report(report)
     finally:

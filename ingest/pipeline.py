@@ -11,7 +11,7 @@ from __future__ import annotations
 import signal
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,9 @@ class FileResult:
     failure: str | None = None
     seconds: float = 0.0
     store_path: Path | None = None
+    # Set with `failure` when the work could not be finished (store not writable, disk
+    # full): nothing is wrong with the file, so it is not catalogued and is retried.
+    retry: bool = False
 
 
 @dataclass
@@ -69,33 +72,65 @@ class FileContext:
 def process_file(path: Path, sha256: str, context: FileContext) -> FileResult:
     """Catalogue facts for one original; failures come back as a failed result."""
     started = time.monotonic()
-    size = path.stat().st_size
+    size = file_size(path)
     try:
         with time_limit(context.config.file_timeout_s):
             media = probe(path)
             provenance = resolve(path, media.tags, context.config)
             audio = analyse_audio(path, media, context)
             frames = frame_facts(path, context.config.frame_interval_s)
-            store_path = _store(path, sha256, context.store)
     except (BwvError, FileTimeout) as exc:
         return failed_result(path, sha256, size, str(exc), started, context)
     except Exception as exc:  # a hostile file must fail alone, never the whole batch
         reason = f"unexpected {type(exc).__name__} while reading: {exc}"
         return failed_result(path, sha256, size, reason, started, context)
-    return FileResult(
-        path, sha256, size, provenance, media, audio, frames, None,
-        time.monotonic() - started, store_path,
-    )  # fmt: skip
+    result = FileResult(path, sha256, size, provenance, media, audio, frames)
+    return kept(result, context, started)
 
 
 def failed_result(
-    path: Path, sha256: str, size: int, reason: str, started: float, context: FileContext
+    path: Path,
+    sha256: str,
+    size: int,
+    reason: str,
+    started: float,
+    context: FileContext,
+    *,
+    copy: bool = True,
 ) -> FileResult:
-    """A failed clip keeps whatever the sidecar and file name say about it."""
+    """A failed clip keeps whatever the sidecar and file name say about it, and (`copy`,
+    when its bytes could be read) a store copy of the original like any other clip."""
     provenance = resolve(path, {}, context.config)
-    return FileResult(
-        path, sha256, size, provenance, failure=reason, seconds=time.monotonic() - started
-    )
+    result = FileResult(path, sha256, size, provenance, failure=reason)
+    return kept(result, context, started) if copy else replace(result, seconds=_since(started))
+
+
+def kept(result: FileResult, context: FileContext, started: float) -> FileResult:
+    """`result` with its original copied into the store (when there is one)."""
+    from bwv.core.store import StoreError, StoreUnavailable, store_original
+
+    stored: Path | None = None
+    failure, retry = result.failure, False
+    try:
+        if context.store is not None:
+            stored = store_original(result.path, result.sha256, context.store)
+    except StoreUnavailable as exc:
+        failure, retry = str(exc), True
+    except StoreError as exc:  # a tampered store copy: this file cannot be kept as promised
+        failure = f"{failure}; {exc}" if failure else str(exc)
+    return replace(result, store_path=stored, failure=failure, retry=retry, seconds=_since(started))
+
+
+def file_size(path: Path) -> int:
+    """The size in bytes, 0 when even that cannot be read (the failure says why)."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _since(started: float) -> float:
+    return time.monotonic() - started
 
 
 def analyse_audio(path: Path, media: MediaInfo, context: FileContext) -> AudioResult:
@@ -122,20 +157,10 @@ def analyse_audio(path: Path, media: MediaInfo, context: FileContext) -> AudioRe
 def _shifted(segments: list[Segment], offset_s: float) -> list[Segment]:
     if not offset_s:
         return segments
-    from dataclasses import replace
-
     return [
         replace(s, start_s=round(s.start_s + offset_s, 3), end_s=round(s.end_s + offset_s, 3))
         for s in segments
     ]
-
-
-def _store(path: Path, sha256: str, store: Path | None) -> Path | None:
-    if store is None:
-        return None
-    from bwv.core.store import store_original
-
-    return store_original(path, sha256, store)
 
 
 @contextmanager

@@ -9,10 +9,11 @@ and re-running the batch picks up exactly what is missing.
 from __future__ import annotations
 
 import os
+import stat
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -22,10 +23,11 @@ from sqlmodel import select
 from bwv.core.db import session_scope
 from bwv.core.errors import BwvError
 from bwv.core.models import Clip
-from bwv.core.store import sha256_file
+from bwv.core.store import file_kind, sha256_file
 from ingest.config import MEDIA_EXTENSIONS, IngestConfig, load_config
-from ingest.pipeline import FileContext, FileResult, process_file
-from ingest.writer import store_result
+from ingest.pipeline import FileContext, FileResult, failed_result, file_size, process_file
+from ingest.provenance import Provenance, name_problem, path_text
+from ingest.writer import store_result, unreadable_hash
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,8 @@ class IngestOptions:
     transcribe: bool = True
     child_voice: bool = True
     store: Path | None = None
+    follow_symlinks: bool = False
+    retry_failed: bool = False
 
 
 @dataclass
@@ -47,10 +51,37 @@ class IngestSummary:
     seconds: float = 0.0
     clip_ids: list[int] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)
+    # (path, reason) for each sidecar or tag problem of a file that was catalogued
+    warnings: list[tuple[str, str]] = field(default_factory=list)
+    # Files that could not be finished now (store not writable...): not catalogued, retried.
+    unfinished: list[tuple[str, str]] = field(default_factory=list)
+    # Paths that were not ingested at all: unreadable folders, FIFOs, outward symlinks.
+    rejected: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def files(self) -> int:
         return self.ingested + self.skipped + self.failed
+
+    @property
+    def complete(self) -> bool:
+        """True when every path given was read and every file catalogued as ingested."""
+        return not (self.failed or self.unfinished or self.rejected)
+
+
+@dataclass
+class Discovery:
+    """What a walk found: media files to ingest, and each path it could not or would not use."""
+
+    follow_symlinks: bool = False
+    files: dict[Path, None] = field(default_factory=dict)
+    problems: list[tuple[str, str]] = field(default_factory=list)
+    visited: set[Path] = field(default_factory=set)
+
+    def add(self, path: Path) -> None:
+        self.files[Path(os.path.realpath(path))] = None
+
+    def reject(self, path: Path | str, reason: str) -> None:
+        self.problems.append((path_text(Path(path)), reason))
 
 
 @dataclass(frozen=True)
@@ -73,32 +104,101 @@ def ingest_paths(
 ) -> IngestSummary:
     """Catalogues every media file under `paths`; idempotent by content hash."""
     started = time.monotonic()
-    files = discover(paths)
+    found = discover(paths, follow_symlinks=options.follow_symlinks)
+    files = list(found.files)
     config = load_config()
     check_model(options)
-    known = known_hashes(engine)
-    summary = IngestSummary()
+    options = replace(options, store=options.store.resolve() if options.store else None)
+    known = known_hashes(engine, exclude_failed=options.retry_failed)
+    summary = IngestSummary(rejected=found.problems)
     for outcome in _outcomes(files, options, config, known):
-        _record(outcome, summary, engine=engine, actor=actor)
+        _record(outcome, summary, engine=engine, actor=actor, retry=options.retry_failed)
         if on_progress is not None:
             on_progress(len(files), summary)
     summary.seconds = time.monotonic() - started
     return summary
 
 
-def discover(paths: list[Path]) -> list[Path]:
-    """Media files under the given files and folders, sorted, each once."""
-    found: dict[Path, None] = {}
+def discover(paths: list[Path], *, follow_symlinks: bool = False) -> Discovery:
+    """Media files under the given files and folders, each once, and every path not used.
+
+    A path named on the command line is taken as given (symbolic links followed); inside
+    a folder, a link leading out of it is reported and followed only on request, and
+    nothing that is not a regular file is ever opened (a FIFO would block for ever).
+    """
+    found = Discovery(follow_symlinks)
     for path in paths:
-        if not path.exists():
-            raise BwvError(f"path not found: {path}")
-        if path.is_file():
-            found[path.resolve()] = None
+        try:
+            mode = path.stat().st_mode
+        except FileNotFoundError:
+            raise BwvError(f"path not found: {path}") from None
+        except OSError as exc:
+            found.reject(path, f"cannot read: {exc.strerror or exc}")
             continue
-        for candidate in sorted(path.rglob("*")):
-            if candidate.is_file() and candidate.suffix.lower() in MEDIA_EXTENSIONS:
-                found[candidate.resolve()] = None
-    return list(found)
+        if stat.S_ISDIR(mode):
+            _walk(path, found)
+        elif stat.S_ISREG(mode):
+            found.add(path)
+        else:
+            found.reject(path, f"not a regular file ({file_kind(mode)}); not read")
+    return found
+
+
+def _walk(root: Path, found: Discovery) -> None:
+    real_root = Path(os.path.realpath(root))
+    if real_root in found.visited:
+        return
+    found.visited.add(real_root)
+
+    def unreadable(exc: OSError) -> None:
+        found.reject(exc.filename or root, f"cannot read folder: {exc.strerror or exc}")
+
+    for folder, folders, names in os.walk(root, onerror=unreadable):
+        folders.sort()
+        for name in [*sorted(names), *folders]:
+            _entry(Path(folder) / name, real_root, found)
+
+
+def _entry(path: Path, real_root: Path, found: Discovery) -> None:
+    media = path.suffix.lower() in MEDIA_EXTENSIONS
+    try:
+        mode = path.lstat().st_mode
+    except OSError as exc:
+        if media:
+            found.reject(path, f"cannot read: {exc.strerror or exc}")
+        return
+    if stat.S_ISLNK(mode):
+        _link(path, real_root, found)
+    elif media and stat.S_ISREG(mode):
+        found.add(path)
+    elif media and not stat.S_ISDIR(mode):
+        found.reject(path, f"not a regular file ({file_kind(mode)}); not read")
+
+
+def _link(path: Path, real_root: Path, found: Discovery) -> None:
+    """A symbolic link met in a folder: used when it stays inside, else reported."""
+    target = Path(os.path.realpath(path))
+    try:
+        mode = target.stat().st_mode
+    except OSError as exc:
+        if path.suffix.lower() in MEDIA_EXTENSIONS:
+            found.reject(path, f"broken symbolic link: {exc.strerror or exc}")
+        return
+    media = stat.S_ISREG(mode) and path.suffix.lower() in MEDIA_EXTENSIONS
+    if not (media or stat.S_ISDIR(mode)):
+        return
+    inside = target.is_relative_to(real_root)
+    if inside and stat.S_ISDIR(mode):
+        return  # walked through its real path already
+    if not inside and not found.follow_symlinks:
+        found.reject(
+            path, f"symbolic link leads outside {real_root} (to {path_text(target)}); "
+            "not followed (use --follow-symlinks)",
+        )  # fmt: skip
+    elif stat.S_ISDIR(mode):
+        _walk(target, found)
+    else:
+        found.add(path)
 
 
 def check_model(options: IngestOptions) -> None:
@@ -115,9 +215,13 @@ def check_model(options: IngestOptions) -> None:
         )
 
 
-def known_hashes(engine: Engine) -> frozenset[str]:
+def known_hashes(engine: Engine, *, exclude_failed: bool = False) -> frozenset[str]:
+    """Hashes already catalogued (without failed clips when those are to be retried)."""
+    query = select(Clip.sha256)
+    if exclude_failed:
+        query = query.where(Clip.status != "failed")
     with session_scope(engine) as session:
-        return frozenset(session.exec(select(Clip.sha256)).all())
+        return frozenset(session.exec(query).all())
 
 
 def _outcomes(
@@ -161,43 +265,80 @@ def _init_worker(
 
 
 def _work(path: Path) -> FileResult | Skipped:
+    """One file's result; whatever the file brings, an exception never leaves this."""
+    try:
+        return _work_on(path)
+    except Exception as exc:  # last line of defence: this file fails, the batch goes on
+        return _unreadable(path, f"unexpected {type(exc).__name__}: {exc}")
+
+
+def _work_on(path: Path) -> FileResult | Skipped:
     assert _CONTEXT is not None, "worker used before _init_worker"
     try:
         digest = sha256_file(path)
     except OSError as exc:
-        return _unreadable(path, exc)
+        return _unreadable(path, f"cannot read file: {exc.strerror or exc}")
     if digest in _KNOWN:
         return Skipped(path, digest)
+    problem = name_problem(path)
+    if problem:
+        return failed_result(path, digest, file_size(path), problem, time.monotonic(), _CONTEXT)
     return process_file(path, digest, _CONTEXT)
 
 
-def _unreadable(path: Path, exc: OSError) -> FileResult:
+def _unreadable(path: Path, reason: str) -> FileResult:
     """A file the OS will not let us read still gets a (path-derived) failed record."""
-    from hashlib import sha256
-
-    from ingest.pipeline import failed_result
-
     assert _CONTEXT is not None
-    pseudo = sha256(f"unreadable\0{path}".encode()).hexdigest()
-    size = path.stat().st_size if path.exists() else 0
-    reason = f"cannot read file: {exc.strerror or exc}"
-    return failed_result(path, pseudo, size, reason, time.monotonic(), _CONTEXT)
+    pseudo = unreadable_hash(path)
+    size = file_size(path)
+    return failed_result(path, pseudo, size, reason, time.monotonic(), _CONTEXT, copy=False)
 
 
 def _record(
-    outcome: FileResult | Skipped, summary: IngestSummary, *, engine: Engine, actor: str
+    outcome: FileResult | Skipped,
+    summary: IngestSummary,
+    *,
+    engine: Engine,
+    actor: str,
+    retry: bool = False,
 ) -> None:
     if isinstance(outcome, Skipped):
         summary.skipped += 1
         return
-    clip_id = store_result(outcome, engine=engine, actor=actor)
+    shown = path_text(outcome.path)
+    if outcome.retry:
+        summary.unfinished.append((shown, outcome.failure or "not finished"))
+        return
+    clip_id, outcome = _store_safely(outcome, engine=engine, actor=actor, retry=retry)
     if clip_id is None:
         summary.skipped += 1
-    elif outcome.failure:
+        return
+    summary.clip_ids.append(clip_id)
+    summary.warnings += [(shown, w) for w in outcome.provenance.warnings]
+    if outcome.failure:
         summary.failed += 1
-        summary.failures.append((str(outcome.path), outcome.failure))
+        summary.failures.append((shown, outcome.failure))
     else:
         summary.ingested += 1
         summary.footage_seconds += (outcome.media.duration_s or 0.0) if outcome.media else 0.0
-    if clip_id is not None:
-        summary.clip_ids.append(clip_id)
+
+
+def _store_safely(
+    outcome: FileResult, *, engine: Engine, actor: str, retry: bool
+) -> tuple[int | None, FileResult]:
+    """Stores `outcome`; if something it carries cannot be written, stores the file as
+    failed with only its path and hash, so that one file can never stop the batch. A
+    catalogue that cannot take even that is a real database problem, raised as such."""
+    try:
+        return store_result(outcome, engine=engine, actor=actor, retry_failed=retry), outcome
+    except Exception as exc:
+        reason = f"could not be catalogued: {type(exc).__name__}: {exc}"
+        reason = reason.encode("utf-8", "backslashreplace").decode("utf-8")
+        bare = FileResult(
+            outcome.path, outcome.sha256, outcome.size_bytes, Provenance({}), failure=reason
+        )
+        try:
+            clip_id = store_result(bare, engine=engine, actor=actor, retry_failed=retry)
+        except Exception:
+            raise exc from None
+        return clip_id, bare

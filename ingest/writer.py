@@ -9,36 +9,90 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import timedelta
+import math
+from datetime import datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import Engine
-from sqlmodel import select
+from sqlmodel import Session, col, select
 
 from bwv.core.audit import record
 from bwv.core.db import session_scope
 from bwv.core.models import Clip, ClipField, Derivative, SpeechRegion, TranscriptSegment
 from ingest.pipeline import FileResult
+from ingest.provenance import path_text
 
 
-def store_result(result: FileResult, *, engine: Engine, actor: str) -> int | None:
-    """Writes the clip and everything about it; None when the hash is already catalogued."""
+def store_result(
+    result: FileResult, *, engine: Engine, actor: str, retry_failed: bool = False
+) -> int | None:
+    """Writes the clip and everything about it; None when the hash is already catalogued.
+
+    With `retry_failed`, a clip recorded as failed (under this content, or as this
+    unreadable path) is processed again in place: it keeps its id, and the audit event
+    names the earlier failure.
+    """
     with session_scope(engine) as session:
-        if session.exec(select(Clip.id).where(Clip.sha256 == result.sha256)).first():
+        existing = session.exec(select(Clip).where(Clip.sha256 == result.sha256)).first()
+        if existing and not (retry_failed and existing.status == "failed"):
             return None
-        clip = clip_row(result)
+        earlier = existing or (_unreadable_clip(session, result) if retry_failed else None)
+        note = _retry_note(earlier) if earlier else None
+        clip = _retried(session, earlier, result) if earlier else clip_row(result)
         session.add(clip)
         session.flush()
         assert clip.id is not None
         session.add_all(detail_rows(clip.id, result))
+        details = _audit_details(result)
+        if note:
+            details["retry_of"] = note
         record(
             session,
             actor=actor,
             action="ingest",
             object_ids=[f"clip:{clip.id}"],
             outcome="failed" if result.failure else "ok",
-            details=_audit_details(result),
+            details=details,
         )
         return clip.id
+
+
+def unreadable_hash(path: Path) -> str:
+    """The stand-in identity of a file that could not be read: derived from its path."""
+    return hashlib.sha256(f"unreadable\0{path_text(path)}".encode()).hexdigest()
+
+
+def _unreadable_clip(session: Session, result: FileResult) -> Clip | None:
+    pseudo = unreadable_hash(result.path)
+    query = select(Clip).where(Clip.sha256 == pseudo, Clip.status == "failed")
+    return session.exec(query).first()
+
+
+def _retry_note(clip: Clip) -> dict[str, object]:
+    return {"sha256": clip.sha256, "status": clip.status, "reason": clip.failure_reason}
+
+
+# Rows a retry replaces; other derivatives (exports) are history and stay.
+_REPLACED = (ClipField, SpeechRegion, TranscriptSegment)
+_REPLACED_DERIVATIVES = ("thumbnail", "store_copy")
+
+
+def _retried(session: Session, clip: Clip, result: FileResult) -> Clip:
+    """The failed `clip` rewritten from a new attempt's result, keeping its id."""
+    for model in _REPLACED:
+        for row in session.exec(select(model).where(model.clip_id == clip.id)).all():
+            session.delete(row)
+    derivatives = select(Derivative).where(
+        Derivative.clip_id == clip.id, col(Derivative.kind).in_(_REPLACED_DERIVATIVES)
+    )
+    for row in session.exec(derivatives).all():
+        session.delete(row)
+    session.flush()
+    fresh = clip_row(result)
+    for name in Clip.model_fields:
+        if name not in ("id", "ingested_at"):
+            setattr(clip, name, getattr(fresh, name))
+    return clip
 
 
 def clip_row(result: FileResult) -> Clip:
@@ -47,8 +101,8 @@ def clip_row(result: FileResult) -> Clip:
     duration = media.duration_s if media else None
     return Clip(
         sha256=result.sha256,
-        path=str(result.path),
-        file_name=result.path.name,
+        path=path_text(result.path),
+        file_name=path_text(Path(result.path.name)),
         size_bytes=result.size_bytes,
         status="failed" if result.failure else "ingested",
         failure_reason=result.failure,
@@ -66,8 +120,8 @@ def clip_row(result: FileResult) -> Clip:
         device_serial=provenance.text("device_serial"),
         officer_id=provenance.text("officer_id"),
         started_at=started,
-        ended_at=started + timedelta(seconds=duration) if started and duration else started,
-        time_confidence=provenance.fields["started_at"].confidence,
+        ended_at=ended_at(started, duration),
+        time_confidence=provenance.time_confidence,
         latitude=provenance.number("latitude"),
         longitude=provenance.number("longitude"),
         audio_state=audio.state if audio else None,
@@ -78,6 +132,16 @@ def clip_row(result: FileResult) -> Clip:
         dark_frame_share=frames.dark_frame_share if frames else None,
         blur_score=frames.blur_score if frames else None,
     )
+
+
+def ended_at(started: datetime | None, duration: float | None) -> datetime | None:
+    """Start plus duration; a duration no clock can add (hostile, NaN) gives no end time."""
+    if started is None or not duration or not math.isfinite(duration):
+        return started
+    try:
+        return started + timedelta(seconds=duration)
+    except OverflowError:
+        return started
 
 
 def detail_rows(
@@ -129,7 +193,7 @@ def _derivative(clip_id: int, kind: str, media_type: str, content: bytes) -> Der
 
 
 def _audit_details(result: FileResult) -> dict[str, object]:
-    details: dict[str, object] = {"path": str(result.path), "sha256": result.sha256}
+    details: dict[str, object] = {"path": path_text(result.path), "sha256": result.sha256}
     if result.failure:
         details["reason"] = result.failure
     if result.provenance.warnings:

@@ -90,6 +90,16 @@ def _end_quickly() -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Copy each original into this content-addressed evidence store.",
 )
+@click.option(
+    "--follow-symlinks",
+    is_flag=True,
+    help="Follow symbolic links that lead out of a folder being ingested (else reported).",
+)
+@click.option(
+    "--retry-failed",
+    is_flag=True,
+    help="Process clips recorded as failed again (they keep their ids).",
+)
 @pass_app
 def ingest(app: AppContext, paths: tuple[Path, ...], **options: Any) -> None:
     """Catalogue body-worn video files and folders (walked recursively)."""
@@ -110,11 +120,13 @@ def ingest(app: AppContext, paths: tuple[Path, ...], **options: Any) -> None:
                 transcribe=not options["no_transcribe"],
                 child_voice=not options["no_child_voice"],
                 store=options["store"],
+                follow_symlinks=options["follow_symlinks"],
+                retry_failed=options["retry_failed"],
             ),
             on_progress=progress,
         )
     print_ingest_summary(summary)
-    raise SystemExit(1 if summary.failed else 0)
+    raise SystemExit(0 if summary.complete else 1)
 
 
 @main.command()

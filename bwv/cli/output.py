@@ -10,12 +10,31 @@ import click
 
 def print_ingest_summary(summary: Any) -> None:
     hours = summary.footage_seconds / 3600
+    extra = "".join(
+        f", {label} {len(items)}"
+        for label, items in (("not finished", summary.unfinished), ("rejected", summary.rejected))
+        if items
+    )
     click.echo(
-        f"Ingested {summary.ingested}, skipped {summary.skipped}, failed {summary.failed} "
+        f"Ingested {summary.ingested}, skipped {summary.skipped}, failed {summary.failed}{extra} "
         f"({hours:.2f} h of footage) in {summary.seconds:.1f} s"
     )
-    for path, reason in summary.failures:
-        click.echo(f"  failed: {path}: {reason}")
+    for label, items in (
+        ("failed", summary.failures),
+        ("not finished, retried on the next run", summary.unfinished),
+        ("not ingested", summary.rejected),
+        ("warning", summary.warnings),
+    ):
+        for path, reason in items:
+            click.echo(f"  {label}: {shown(path)}: {shown(reason)}")
+
+
+def shown(text: str) -> str:
+    """`text` on one line: control characters (a newline in a file name could forge a
+    line of this report) and undecodable bytes are written as escapes."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
 def print_clips(rows: Sequence[Any]) -> None:

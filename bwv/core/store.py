@@ -12,12 +12,14 @@ without touching a file another live process is still writing.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import re
 import secrets
 import stat
 from pathlib import Path
+from typing import BinaryIO
 
 from bwv.core.errors import BwvError
 
@@ -32,13 +34,44 @@ class StoreError(BwvError):
     """The store copy could not be written or does not match the original's hash."""
 
 
+class StoreUnavailable(StoreError):
+    """The copy could not be finished now (store not writable, disk full, source changing):
+    nothing is wrong with the original, so the file is retried, never failed for good."""
+
+
 def sha256_file(path: Path) -> str:
-    """The SHA-256 of a file, read in chunks so that hour-long recordings fit in memory."""
+    """The SHA-256 of a regular file, read in chunks so that hour-long recordings fit in memory.
+
+    Opened without blocking and checked before reading: a FIFO or device put where a
+    recording was expected raises OSError instead of hanging the batch forever.
+    """
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
+    with open_regular(path) as handle:
         while chunk := handle.read(CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def open_regular(path: Path) -> BinaryIO:
+    """`path` opened for reading, or OSError when it is not a regular file."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise OSError(errno.EINVAL, f"not a regular file ({file_kind(mode)})", str(path))
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def file_kind(mode: int) -> str:
+    """What a non-regular file is, in words, for error messages."""
+    kinds = ((stat.S_ISFIFO, "FIFO"), (stat.S_ISCHR, "character device"),
+             (stat.S_ISBLK, "block device"), (stat.S_ISSOCK, "socket"),
+             (stat.S_ISDIR, "folder"))  # fmt: skip
+    return next((name for test, name in kinds if test(mode)), "special file")
 
 
 def store_path(sha256: str, suffix: str, store_dir: Path) -> Path:
@@ -63,7 +96,9 @@ def store_original(source: Path, sha256: str, store_dir: Path) -> Path:
         sweep_temp_files(target.parent)
         _copy_verified(source, target, sha256)
     except OSError as exc:
-        raise StoreError(f"cannot store {source} in {store_dir}: {exc.strerror or exc}") from exc
+        raise StoreUnavailable(
+            f"cannot store {source} in {store_dir}: {exc.strerror or exc}"
+        ) from exc
     return target
 
 
@@ -85,10 +120,12 @@ def _copy_verified(source: Path, target: Path, sha256: str) -> None:
     try:
         copied = copy_hashing(source, temp)
         if copied != sha256:
-            raise StoreError(f"{source} hashes to {copied} while copying, not {sha256}: it changed")
+            raise StoreUnavailable(
+                f"{source} hashes to {copied} while copying, not {sha256}: it changed"
+            )
         written = sha256_file(temp)
         if written != sha256:
-            raise StoreError(f"store copy of {source} reads back as {written}, not {sha256}")
+            raise StoreUnavailable(f"store copy of {source} reads back as {written}, not {sha256}")
         temp.chmod(READ_ONLY)
         os.replace(temp, target)
     finally:
@@ -101,7 +138,7 @@ def copy_hashing(source: Path, temp: Path) -> str:
     """Copies `source` to a new file `temp` (fsynced) and returns the SHA-256 of what was read."""
     digest = hashlib.sha256()
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with source.open("rb") as reader, os.fdopen(fd, "wb") as writer:
+    with open_regular(source) as reader, os.fdopen(fd, "wb") as writer:
         while chunk := reader.read(CHUNK):
             digest.update(chunk)
             writer.write(chunk)
