@@ -85,12 +85,23 @@ class TimeParam(click.ParamType):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if isinstance(value, datetime):
             return value
-        from bwv.timeutil import parse_time
+        import warnings
 
-        try:
-            return parse_time(str(value))
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
+        from bwv.timeutil import AmbiguousTimeWarning, parse_time
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", AmbiguousTimeWarning)
+            try:
+                moment = parse_time(str(value))
+            except ValueError as exc:
+                self.fail(str(exc), param, ctx)
+        for warning in caught:
+            click.echo(f"Warning: {_option_name(param)}: {warning.message}", err=True)
+        return moment
+
+
+def _option_name(param: click.Parameter | None) -> str:
+    return param.opts[0] if param is not None and param.opts else "time"
 
 
 def emit_json(data: Any) -> None:
