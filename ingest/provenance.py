@@ -78,6 +78,8 @@ def read_sidecar(path: Path) -> tuple[dict[str, str], list[str]]:
         return _sidecar_values(data), []
     except (OSError, ValueError) as exc:
         return {}, [f"sidecar {sidecar.name} ignored: {exc}"]
+    except RecursionError:  # nested deeper than the decoder can go: not a sidecar
+        return {}, [f"sidecar {sidecar.name} ignored: JSON nested too deeply"]
 
 
 def _sidecar_values(data: dict[str, Any]) -> dict[str, str]:
