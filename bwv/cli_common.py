@@ -62,8 +62,10 @@ class BwvGroup(click.Group):
 
 def fail(message: str, code: int = 2) -> None:
     """Prints `Error: ...` (one line per problem) to stderr and exits with `code`."""
+    from bwv.cli_output import printable
+
     for line in message.splitlines() or [""]:
-        click.echo(f"Error: {line}", err=True)
+        click.echo(f"Error: {printable(line)}", err=True)
     sys.exit(code)
 
 
