@@ -10,6 +10,7 @@ are recomputed in the same transaction, and the import is audited.
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,12 +26,13 @@ from bwv.core import audit
 from bwv.core.db import session_scope
 from bwv.core.errors import BwvError, ImportRejected
 from bwv.core.models import Assignment, Attendance, Incident, Officer
-from bwv.core.timeutil import checked_zone, iso_z, parse_time
+from bwv.core.timeutil import AmbiguousTimeWarning, checked_zone, iso_z, parse_time
 from compliance.linking import LinkSummary, recompute_links
 from compliance.tabular import RawRow, Table, read_table, rejected
 
 KINDS = ("officers", "assignments", "incidents", "attendance")
 MAX_CHILD_AGE = 17
+MAX_NOTES = 20  # ambiguous local times listed one by one in the import's warnings
 TRUE_WORDS = {"yes", "y", "true", "1"}
 FALSE_WORDS = {"no", "n", "false", "0"}
 
@@ -179,7 +181,7 @@ def _import_table(
     spec: Spec, table: Table, path: Path, *, session: Session, actor: str, zone: ZoneInfo
 ) -> ImportResult:
     _check_header(spec, table, path)
-    rows, problems = _parse_rows(spec, table, path, zone)
+    rows, problems, notes = _parse_rows(spec, table, path, zone)
     problems += _duplicate_keys(spec, rows, path)
     problems += _stored_conflicts(spec, rows, path, session=session)
     if problems:
@@ -193,7 +195,7 @@ def _import_table(
         inserted=inserted,
         updated=updated,
         links=links,
-        warnings=_unknown_officers(spec, rows, session=session),
+        warnings=_listed(notes) + _unknown_officers(spec, rows, session=session),
     )
     _audit_import(result, path, session=session, actor=actor)
     return result
@@ -221,31 +223,50 @@ def _check_header(spec: Spec, table: Table, path: Path) -> None:
 
 def _parse_rows(
     spec: Spec, table: Table, path: Path, zone: ZoneInfo
-) -> tuple[list[Row], list[str]]:
+) -> tuple[list[Row], list[str], list[str]]:
+    """The good rows, the problems (`FILE:LINE: ...`) and notes on ambiguous local times."""
     rows: list[Row] = []
     problems: list[str] = []
+    notes: list[str] = []
     width = len(table.columns)
-    for raw in table.rows:
-        if raw.field_count > width:
-            problems.append(f"{path}:{raw.line}: row has {raw.field_count} fields, header {width}")
-            continue
-        values, bad = _parse_row(spec, raw, zone)
-        bad += _row_rules(spec.kind, values)
-        problems.extend(f"{path}:{raw.line}: {name}: {what}" for name, what in bad)
-        if not bad:
-            rows.append(Row(line=raw.line, values=values))
-    return rows, problems
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", AmbiguousTimeWarning)
+        for raw in table.rows:
+            if raw.field_count > width:
+                problems.append(
+                    f"{path}:{raw.line}: row has {raw.field_count} fields, header {width}"
+                )
+                continue
+            values, bad, noted = _parse_row(spec, raw, zone, caught)
+            bad += _row_rules(spec.kind, values)
+            problems.extend(f"{path}:{raw.line}: {name}: {what}" for name, what in bad)
+            notes.extend(f"{path}:{raw.line}: {name}: {what}" for name, what in noted)
+            if not bad:
+                rows.append(Row(line=raw.line, values=values))
+    return rows, problems, notes
 
 
-def _parse_row(spec: Spec, raw: RawRow, zone: ZoneInfo) -> tuple[dict[str, Any], list[Any]]:
+def _listed(notes: list[str]) -> list[str]:
+    """The first few notes, and how many more there are, so a big file stays readable."""
+    more = len(notes) - MAX_NOTES
+    return notes[:MAX_NOTES] + ([f"... and {more} more ambiguous local times"] if more > 0 else [])
+
+
+def _parse_row(
+    spec: Spec, raw: RawRow, zone: ZoneInfo, caught: list[warnings.WarningMessage]
+) -> tuple[dict[str, Any], list[Any], list[tuple[str, str]]]:
+    """The row's values, its bad columns, and the warnings (into `caught`) of each column."""
     values: dict[str, Any] = {}
     bad: list[tuple[str, str]] = []
+    noted: list[tuple[str, str]] = []
     for column in spec.columns:
         try:
             values[column.name] = _parse_value(column, raw, zone)
         except ValueError as exc:
             bad.append((column.name, str(exc)))
-    return values, bad
+        noted.extend((column.name, str(warning.message)) for warning in caught)
+        caught.clear()
+    return values, bad, noted
 
 
 def _parse_value(column: Column, raw: RawRow, zone: ZoneInfo) -> Any:

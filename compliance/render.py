@@ -3,7 +3,9 @@
 Reasons and findings are put into words here once (with local times, as officers and
 inspectors read them), and reused by the HTML report. CSV cells that a spreadsheet
 would run as a formula (starting with = + - @, tab or CR) are prefixed with a single
-quote, because incident notes and locations come from outside systems.
+quote, because incident notes and locations come from outside systems; for the same
+reason the text table and incident view show control characters as escapes
+(`bwv.cli.output.printable`), so no escape sequence reaches the terminal.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from bwv.core.csvsafe import write_csv
+from bwv.core.textsafe import printable
 from bwv.core.timeutil import as_utc, iso_z, local_zone
 from compliance.consistency import ConsistencyView, GroupStats
 from compliance.report import IncidentDetail, Report, summary
@@ -93,6 +96,7 @@ def seconds(value: float | None) -> str:
 
 
 def _columns(rows: list[list[str]]) -> str:
+    rows = [[printable(cell) for cell in row] for row in rows]  # before widths: escapes widen
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
     return "\n".join(line.rstrip() for line in lines)
@@ -222,7 +226,7 @@ def render_incident(detail: IncidentDetail) -> str:
     lines += [f"  {f.code}: {describe_finding(f)}" for f in v.findings] or ["  none"]
     if incident.notes:
         lines += ["", f"Notes: {incident.notes}"]
-    return "\n".join(lines) + "\n"
+    return "\n".join(printable(line) for line in lines) + "\n"
 
 
 def _attendance_lines(detail: IncidentDetail) -> list[str]:

@@ -3,7 +3,9 @@
 Import errors must point at `FILE:LINE`, so every row carries the line it starts on,
 for CSV (a quoted field may span lines) and for JSON (found while decoding the array
 item by item). Text-level problems, such as a file that is not UTF-8, are refused here
-with one clear message before any row is looked at.
+with one clear message before any row is looked at. Only regular files up to
+`MAX_IMPORT_BYTES` are read (a device such as /dev/zero or a pipe would never end), and
+JSON nested deeper than Python can decode is refused rather than crashing.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +21,7 @@ from typing import Any
 from bwv.core.errors import BwvError, ImportRejected
 
 HEADER_LINE = 1
+MAX_IMPORT_BYTES = 200 * 1024 * 1024  # far above any force export; refuses runaway input
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,7 @@ def read_table(path: Path) -> Table:
 
 def _read_text(path: Path) -> str:
     try:
-        data = path.read_bytes()
+        data = _read_bytes(path)
     except FileNotFoundError:
         raise BwvError(f"{path}: file does not exist") from None
     except IsADirectoryError:
@@ -65,6 +69,23 @@ def _read_text(path: Path) -> str:
     if not text.strip():
         raise BwvError(f"{path}: the file is empty; expected a header row")
     return text
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The bytes of a regular file of at most `MAX_IMPORT_BYTES`, read no further than that."""
+    mode = path.stat().st_mode
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(path)
+    if not stat.S_ISREG(mode):
+        raise BwvError(f"{path}: not a regular file (a device, pipe or socket); give a file")
+    with path.open("rb") as handle:
+        data = handle.read(MAX_IMPORT_BYTES + 1)
+    if len(data) > MAX_IMPORT_BYTES:
+        raise BwvError(
+            f"{path}: larger than the import limit of {MAX_IMPORT_BYTES // (1024 * 1024)} MB; "
+            "split the file"
+        )
+    return data
 
 
 def _csv_table(text: str, path: Path) -> Table:
@@ -165,6 +186,10 @@ def _json_items(text: str, path: Path) -> list[tuple[int, Any]]:
             item, position = decoder.raw_decode(text, position)
         except json.JSONDecodeError as exc:
             raise BwvError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from None
+        except RecursionError:
+            raise BwvError(
+                f"{path}:{line}: JSON nested too deeply; expected flat objects"
+            ) from None
         items.append((line, item))
         position = _after_item(text, position, path)
     return items

@@ -168,12 +168,18 @@ def model_is_multilingual(path: Path) -> bool:
 
 
 def load_model(name_or_dir: str = "tiny.en", threads: int = 0) -> WhisperModel:
+    """The Whisper model, or a clear error when the folder does not hold a usable one."""
     from faster_whisper import WhisperModel
 
-    return WhisperModel(
-        str(model_path(name_or_dir)),
-        device="cpu",
-        compute_type="int8",
-        cpu_threads=threads,
-        local_files_only=True,
-    )
+    path = model_path(name_or_dir)
+    try:
+        return WhisperModel(
+            str(path), device="cpu", compute_type="int8", cpu_threads=threads,
+            local_files_only=True,
+        )  # fmt: skip
+    except Exception as exc:  # CTranslate2 and tokenizers raise plain RuntimeError and others
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise BwvError(
+            f"model {name_or_dir!r} cannot be loaded ({reason}); give a folder holding a "
+            "CTranslate2 Whisper model (model.bin, config.json, tokenizer) or 'tiny.en'"
+        ) from None

@@ -198,11 +198,9 @@ def _kind(value: Any) -> str:
 
 
 def recording_time(text: str, zone: Any = None) -> datetime:
-    """A recording's start parsed to UTC; ValueError for a time no camera can have recorded."""
-    try:
-        return plausible_time(parse_time(text, zone))
-    except OverflowError:
-        raise ValueError(f"time out of range: {text.strip()[:40]!r}") from None
+    """A recording's start parsed to UTC; ValueError for a time no camera can have recorded
+    (parse_time refuses the calendar's edges, this the times before cameras or to come)."""
+    return plausible_time(parse_time(text, zone))
 
 
 def plausible_time(moment: datetime) -> datetime:

@@ -205,9 +205,11 @@ def check_model(options: IngestOptions) -> None:
     """Fails fast, before any worker starts, on a model or language that cannot work."""
     if not options.transcribe:
         return
-    from ingest.encoder import model_is_multilingual, model_path
+    from ingest.encoder import load_model, model_is_multilingual, model_path
 
     path = model_path(options.model)
+    if options.model != "tiny.en":  # a folder from outside: load it once here, not per worker
+        load_model(options.model, threads=1)
     if options.language != "en" and not model_is_multilingual(path):
         raise BwvError(
             f"model {options.model} is English-only; "

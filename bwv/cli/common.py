@@ -63,8 +63,10 @@ class BwvGroup(click.Group):
 
 def fail(message: str, code: int = 2) -> None:
     """Prints `Error: ...` (one line per problem) to stderr and exits with `code`."""
+    from bwv.core.textsafe import printable
+
     for line in message.splitlines() or [""]:
-        click.echo(f"Error: {line}", err=True)
+        click.echo(f"Error: {printable(line)}", err=True)
     sys.exit(code)
 
 
@@ -101,12 +103,23 @@ class TimeParam(click.ParamType):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if isinstance(value, datetime):
             return value
-        from bwv.core.timeutil import parse_time
+        import warnings
 
-        try:
-            return parse_time(str(value))
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
+        from bwv.core.timeutil import AmbiguousTimeWarning, parse_time
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", AmbiguousTimeWarning)
+            try:
+                moment = parse_time(str(value))
+            except ValueError as exc:
+                self.fail(str(exc), param, ctx)
+        for warning in caught:
+            click.echo(f"Warning: {_option_name(param)}: {warning.message}", err=True)
+        return moment
+
+
+def _option_name(param: click.Parameter | None) -> str:
+    return param.opts[0] if param is not None and param.opts else "time"
 
 
 def emit_json(data: Any) -> None:

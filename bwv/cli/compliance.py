@@ -37,6 +37,7 @@ def import_command(app: AppContext, kind: str, file: Path) -> None:
     All or nothing: any bad row rejects the file and nothing is written. Rows are
     upserted by key, so importing a corrected file again never duplicates.
     """
+    from bwv.core.textsafe import printable
     from compliance.importer import import_file
 
     try:
@@ -53,7 +54,7 @@ def import_command(app: AppContext, kind: str, file: Path) -> None:
         f"{links.removed} removed), {links.unassigned} unassigned clips."
     )
     for warning in result.warnings:
-        click.echo(f"Warning: {warning}", err=True)
+        click.echo(f"Warning: {printable(warning)}", err=True)
 
 
 def _decision_command(action: str) -> click.Command:

@@ -4,18 +4,25 @@ SQLite is the default (a single evidence-unit file); any SQLAlchemy URL works, s
 schema stays portable to PostgreSQL. On SQLite every transaction starts with
 `BEGIN IMMEDIATE` so that parallel ingest workers queue on the busy timeout instead of
 failing with "database is locked" when a reader upgrades to a writer.
+
+A database bwv did not make is never changed: one that holds other tables and no bwv
+schema revision (another application's file given by mistake), or one at a revision
+newer than this bwv knows, is refused before anything is written. A SQLite file not yet
+in WAL mode is looked at through a read-only connection first, because the connect hook
+switches the file to WAL (a write) before any query could look.
 """
 
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Engine, create_engine, event, inspect, make_url, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlmodel import Session
 
@@ -25,6 +32,7 @@ DEFAULT_DB = "bwv.db"
 BUSY_TIMEOUT_MS = 120_000
 HEAD_REVISION = "0006"
 MIGRATIONS = Path(__file__).parent / "migrations"
+SQLITE_WAL_HEADER = b"\x02\x02"  # bytes 18-19 of a SQLite file in WAL mode
 
 
 def database_url(db: str | None = None) -> str:
@@ -69,15 +77,80 @@ _ENGINES: list[Engine] = []
 def get_engine(url: str) -> Engine:
     """The process's engine for `url`, migrated to the current schema."""
     try:
+        _check_sqlite_file(url)
         engine = create_engine(url)
         _ENGINES.append(engine)
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _on_sqlite_connect)
             event.listen(engine, "begin", _on_sqlite_begin)
-        migrate(engine)
-    except (SQLAlchemyError, DBAPIError, OSError) as exc:
+        _migrate_or_close(engine)
+    except ImportError as exc:  # the URL names a database whose driver is not installed
+        raise CatalogueError(
+            f"cannot open catalogue {_redacted(url)}: its database driver is not installed "
+            f"({exc.name or exc})"
+        ) from None
+    except (SQLAlchemyError, DBAPIError, OSError, sqlite3.Error, ValueError) as exc:
         raise CatalogueError(f"cannot open catalogue {_redacted(url)}: {_reason(exc)}") from exc
     return engine
+
+
+def _check_sqlite_file(url: str) -> None:
+    """Refuses a SQLite file bwv did not make, read-only, before the connect hook writes."""
+    path = _sqlite_file(url)
+    if path is None:
+        return
+    with path.open("rb") as handle:
+        if handle.read(20)[18:20] == SQLITE_WAL_HEADER:
+            return  # already WAL: connecting changes nothing, and `migrate` checks it
+    with closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as connection:
+        tables = {row[0] for row in connection.execute(_TABLES)}
+        revision = None
+        if "alembic_version" in tables:
+            revision = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+        check_schema(tables, revision[0] if revision else None, str(path))
+
+
+_TABLES = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The existing, non-empty file of a SQLite URL; None for new files and other databases."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    path = Path(parsed.database)
+    return path if path.is_file() and path.stat().st_size > 0 else None
+
+
+def known_revisions() -> list[str]:
+    """The schema revisions this bwv's migrations know, oldest first."""
+    return sorted(p.name[:4] for p in (MIGRATIONS / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
+
+
+def check_schema(tables: set[str], revision: str | None, name: str) -> None:
+    """Refuses a database that is neither empty nor a bwv catalogue this bwv can migrate."""
+    if revision in known_revisions() or not tables - {"alembic_version"}:
+        return
+    if revision is not None and revision.isdigit() and revision > HEAD_REVISION:
+        raise CatalogueError(
+            f"catalogue {name} was made by a newer bwv (schema revision {revision}); "
+            f"this bwv knows up to {HEAD_REVISION}. Use the newer bwv; nothing was changed"
+        )
+    what = "no bwv schema revision" if revision is None else f"unknown revision {revision!r}"
+    listed = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+    raise CatalogueError(
+        f"{name} is not a bwv catalogue ({what}; it holds tables {listed}); "
+        "give a new file or a bwv catalogue; nothing was changed"
+    )
+
+
+def _migrate_or_close(engine: Engine) -> None:
+    """Migrates `engine`; a refused or failed database is let go at once, not held open."""
+    try:
+        migrate(engine)
+    except BaseException:
+        engine.dispose()
+        raise
 
 
 def dispose_engines() -> None:
@@ -89,8 +162,11 @@ def dispose_engines() -> None:
 def migrate(engine: Engine) -> None:
     """Brings the schema to the head revision; a no-op read when it is already there."""
     with engine.begin() as connection:
-        if _current_revision(connection) == HEAD_REVISION:
+        revision = _current_revision(connection)
+        if revision == HEAD_REVISION:
             return
+        tables = set(inspect(connection).get_table_names())
+        check_schema(tables, revision, _redacted(str(engine.url)))
         from alembic import command
         from alembic.config import Config
 

@@ -2,17 +2,31 @@
 
 A time without an offset is local time in the configured zone (`BWV_TIMEZONE`, default
 Europe/London), so GMT and BST are both honoured; everything is stored in UTC.
+
+Every time a person or a file gives goes through `parse_time`, so the rules for bad
+times live here once: a year outside 1900..2999 (UTC) is refused, because such a time is
+a typing or clock error and the far ends of the calendar cannot even be converted; a
+local time skipped when the clocks go forward is refused, because it never happened; a
+local time that happens twice when the clocks go back is taken as its first occurrence
+(summer time) with an `AmbiguousTimeWarning` that says so, unless an offset is given.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bwv.core.errors import BwvError
 
 DEFAULT_TIMEZONE = "Europe/London"
+EARLIEST_YEAR = 1900
+LATEST_YEAR = 2999
+
+
+class AmbiguousTimeWarning(UserWarning):
+    """A local time that happened twice (clocks going back) was taken as the first one."""
 
 
 def local_zone() -> ZoneInfo:
@@ -32,7 +46,11 @@ def checked_zone() -> ZoneInfo:
 
 
 def parse_time(text: str, zone: tzinfo | None = None) -> datetime:
-    """ISO 8601 (a trailing Z allowed) to aware UTC; naive times are local to `zone`."""
+    """ISO 8601 (a trailing Z allowed) to aware UTC; naive times are local to `zone`.
+
+    Raises ValueError for a time that cannot be read, is out of range or never happened
+    locally; warns `AmbiguousTimeWarning` for a local time that happened twice.
+    """
     cleaned = text.strip()
     if not cleaned:
         raise ValueError("empty time")
@@ -41,8 +59,53 @@ def parse_time(text: str, zone: tzinfo | None = None) -> datetime:
     except ValueError:
         raise ValueError(f"not an ISO 8601 time: {cleaned!r}") from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=zone or local_zone())
-    return moment.astimezone(UTC)
+        moment = _local(moment, zone or local_zone(), cleaned)
+    return _in_range(moment, cleaned)
+
+
+def _in_range(moment: datetime, cleaned: str) -> datetime:
+    """`moment` in UTC, refused when its year (in UTC) is outside the sane range."""
+    try:
+        utc = moment.astimezone(UTC)
+    except OverflowError:
+        utc = None  # the far ends of the calendar: no UTC time exists for it
+    if utc is None or not EARLIEST_YEAR <= utc.year <= LATEST_YEAR:
+        raise ValueError(
+            f"time {cleaned!r} is out of range; "
+            f"give a time from year {EARLIEST_YEAR} to {LATEST_YEAR}"
+        )
+    return utc
+
+
+def _local(naive: datetime, zone: tzinfo, cleaned: str) -> datetime:
+    """`naive` as a local time in `zone`: refused in a gap, the first one in an overlap."""
+    first, second = naive.replace(tzinfo=zone, fold=0), naive.replace(tzinfo=zone, fold=1)
+    if first.utcoffset() == second.utcoffset():
+        return first
+    name = getattr(zone, "key", str(zone))
+    if _round_trips(first, zone) or _round_trips(second, zone):
+        warnings.warn(
+            f"ambiguous local time {cleaned} (it happens twice in {name} when the clocks go "
+            f"back) taken as the first, {first.tzname()} ({_offset(first)}); "
+            "give an offset to choose",
+            AmbiguousTimeWarning,
+            stacklevel=3,
+        )
+        return first
+    raise ValueError(
+        f"local time {cleaned} does not exist in {name} (the clocks go forward over it); "
+        "give an offset or a time that exists"
+    )
+
+
+def _round_trips(moment: datetime, zone: tzinfo) -> bool:
+    """Whether `moment` is a wall time that really occurs in `zone` (not in a gap)."""
+    back = moment.astimezone(UTC).astimezone(zone)
+    return back.replace(tzinfo=None) == moment.replace(tzinfo=None)
+
+
+def _offset(moment: datetime) -> str:
+    return moment.isoformat()[-6:]
 
 
 def as_utc(moment: datetime) -> datetime:

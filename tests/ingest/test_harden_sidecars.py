@@ -108,7 +108,10 @@ def test_good_fields_are_kept_beside_a_bad_one_with_a_warning_each(tmp_path: Pat
         ('{"started_at": "yesterday"}', "started_at ignored: not an ISO 8601 time"),
         ('{"started_at": "1900-01-01T00:00:00Z"}', "started_at ignored: impossible recording"),
         ('{"started_at": "2999-01-01T00:00:00Z"}', "started_at ignored: impossible recording"),
-        ('{"started_at": "0001-01-01T00:00:00+01:00"}', "started_at ignored: time out of range"),
+        (
+            '{"started_at": "0001-01-01T00:00:00+01:00"}',
+            "is out of range; give a time from year 1900",
+        ),
     ],
 )
 def test_each_bad_value_is_rejected_with_its_reason(tmp_path: Path, body: str, reason: str) -> None:
