@@ -150,7 +150,7 @@ def test_held_out_child_and_adult_are_told_apart_as_speakers(
 ) -> None:
     """Utterances of a held-out child and a held-out adult, as one clip's segments: the
     shipped speaker space groups them by voice, and the child's group scores higher."""
-    from ingest.voice.training.train import embed_utterances, extract_frames, read_labels
+    from ingest.voice.training.data import embed_utterances, extract_frames, read_labels
 
     assert model.speakers is not None, "the shipped model must carry a speaker space"
     utterances = read_labels(held_out_folder)
