@@ -1,0 +1,119 @@
+"""Where voice training caches encoder frames, and what a bad cache folder does.
+
+Frames are derived from voices, so they belong in the user's own cache folder, never a
+shared temporary one; an unusable folder is one clear error before any encoding starts.
+No model is run here: a cache hit needs none, and the refusal comes before the encoder.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from bwv.cli import main
+from bwv.core.errors import BwvError
+from ingest.voice.training.data import (
+    Utterance,
+    cache_dir,
+    cache_path,
+    extract_frames,
+    read_labels,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+CLIP = ROOT / "sample_media" / "X60390007_20240116_072330.mp4"
+
+
+@pytest.fixture
+def no_cache_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No cache variable set and a home of the test's own; returns that home."""
+    for name in ("BWV_CACHE_DIR", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+def test_cache_folder_defaults_to_the_users_own_cache(no_cache_settings: Path) -> None:
+    assert cache_dir() == no_cache_settings / ".cache" / "bwv" / "voice"
+
+
+def test_xdg_cache_home_is_followed_unless_empty_or_relative(
+    no_cache_settings: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_dir() == tmp_path / "xdg" / "bwv" / "voice"
+    for ignored in ("", "relative/cache"):
+        monkeypatch.setenv("XDG_CACHE_HOME", ignored)
+        assert cache_dir() == no_cache_settings / ".cache" / "bwv" / "voice"
+
+
+def test_bwv_cache_dir_wins_over_xdg(
+    no_cache_settings: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("BWV_CACHE_DIR", str(tmp_path / "mine"))
+    assert cache_dir() == tmp_path / "mine"
+    utterances = [Utterance(CLIP, "s1", 8)]
+    assert cache_path(utterances, "clean", "tiny.en").parent == tmp_path / "mine"
+
+
+def test_frames_cached_before_are_read_from_the_cache_folder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A cache hit in $BWV_CACHE_DIR is returned as saved (no encoder is loaded)."""
+    monkeypatch.setenv("BWV_CACHE_DIR", str(tmp_path))
+    utterances = [Utterance(CLIP, "s1", 8), Utterance(CLIP, "s2", 40)]
+    frames = np.arange(5 * 4, dtype=np.float16).reshape(5, 4)
+    bounds = np.array([[0, 2], [2, 5]])
+    mels = np.ones((10, 3), dtype=np.float16)
+    np.savez(cache_path(utterances, "clean", "tiny.en"), frames=frames, bounds=bounds, mels=mels)
+    found = extract_frames(utterances)
+    assert np.array_equal(found.frames, frames) and np.array_equal(found.bounds, bounds)
+    assert found.of(1).shape == (3, 4) and found.mel_of(0).shape == (3, 4)
+    assert found.labels.tolist() == [1.0, 0.0]
+
+
+def test_a_cache_folder_that_is_a_file_is_refused_before_encoding(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    monkeypatch.setenv("BWV_CACHE_DIR", str(blocker))
+    with pytest.raises(BwvError, match="set BWV_CACHE_DIR to a writable folder"):
+        extract_frames([Utterance(CLIP, "s1", 8)], model_name="no-such-model")
+    assert blocker.read_text() == "x"
+
+
+def _labelled_folder(folder: Path) -> Path:
+    """Two children and two adults, every utterance the same sample clip (a symlink)."""
+    folder.mkdir()
+    (folder / "clip.mp4").symlink_to(CLIP)
+    with (folder / "labels.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["file", "speaker", "age"])
+        writer.writerows([["clip.mp4", f"s{n}", age] for n, age in enumerate((7, 9, 30, 50))])
+    assert len(read_labels(folder)) == 4
+    return folder
+
+
+def test_cli_train_with_an_unusable_cache_folder_is_one_error_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "cache-file"
+    blocker.write_text("x")
+    monkeypatch.setenv("BWV_CACHE_DIR", str(blocker / "voice"))  # under a file: unusable
+    data, out = _labelled_folder(tmp_path / "data"), tmp_path / "out" / "model.json"
+    result = CliRunner().invoke(
+        main, ["voice", "train", "--data", str(data), "--out", str(out), "--folds", "2"]
+    )
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1, result.output
+    assert errors[0].startswith(f"Error: cannot use {blocker / 'voice'} as the frame cache (")
+    assert errors[0].endswith("; set BWV_CACHE_DIR to a writable folder")
+    assert "Traceback" not in result.output
+    assert not out.exists()
