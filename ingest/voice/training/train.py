@@ -24,6 +24,7 @@ from bwv.core.errors import BwvError
 from ingest.encoder import Piece, pack_windows
 from ingest.voice.model import ChildVoiceModel, segment_embedding
 from ingest.voice.training.crossval import (
+    HELD_OUT_PER_CLASS,
     CrossValidation,
     cross_validate,
     fit_model,
@@ -230,12 +231,16 @@ class _TrainingData:
 
 
 def _check_trainable(utterances: list[Utterance], folds: int) -> None:
+    """Refuses, before any encoding, a folder too small for every fold to hold both kinds
+    of speaker and for the final fit to keep some of each once the held-out ones are out."""
     children = {u.speaker for u in utterances if u.child}
     adults = {u.speaker for u in utterances if not u.child}
-    if len(children) < folds or len(adults) < folds:
+    needed = max(folds, HELD_OUT_PER_CLASS + 1)
+    if len(children) < needed or len(adults) < needed:
         raise BwvError(
-            f"training needs at least {folds} child and {folds} adult speakers for "
-            f"{folds}-fold cross-validation; found {len(children)} and {len(adults)}"
+            f"training needs at least {needed} child and {needed} adult speakers "
+            f"({folds}-fold cross-validation, and {HELD_OUT_PER_CLASS} of each held out of "
+            f"the final fit); found {len(children)} and {len(adults)}"
         )
     if children & adults:
         raise BwvError(f"speaker(s) {sorted(children & adults)[:3]} have both child and adult ages")

@@ -1,8 +1,9 @@
-"""Where voice training caches encoder frames, and what a bad cache folder does.
+"""Voice training before any encoding: where it caches encoder frames, and what it refuses.
 
 Frames are derived from voices, so they belong in the user's own cache folder, never a
-shared temporary one; an unusable folder is one clear error before any encoding starts.
-No model is run here: a cache hit needs none, and the refusal comes before the encoder.
+shared temporary one. An unusable cache folder, or a folder with too few speakers to train
+and hold some out, is one clear error before the slow encoding starts. No model is run
+here: a cache hit needs none, and every refusal comes before the encoder.
 """
 
 from __future__ import annotations
@@ -88,16 +89,19 @@ def test_a_cache_folder_that_is_a_file_is_refused_before_encoding(
     assert blocker.read_text() == "x"
 
 
-def _labelled_folder(folder: Path) -> Path:
-    """Two children and two adults, every utterance the same sample clip (a symlink)."""
+def _labelled_folder(folder: Path, ages: tuple[int, ...]) -> Path:
+    """One speaker per age, every utterance the same sample clip (a symlink)."""
     folder.mkdir()
     (folder / "clip.mp4").symlink_to(CLIP)
     with (folder / "labels.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["file", "speaker", "age"])
-        writer.writerows([["clip.mp4", f"s{n}", age] for n, age in enumerate((7, 9, 30, 50))])
-    assert len(read_labels(folder)) == 4
+        writer.writerows([["clip.mp4", f"s{n}", age] for n, age in enumerate(ages)])
+    assert len(read_labels(folder)) == len(ages)
     return folder
+
+
+ENOUGH = (6, 7, 8, 9, 10, 20, 30, 40, 50, 60)  # five children, five adults
 
 
 def test_cli_train_with_an_unusable_cache_folder_is_one_error_line(
@@ -106,7 +110,7 @@ def test_cli_train_with_an_unusable_cache_folder_is_one_error_line(
     blocker = tmp_path / "cache-file"
     blocker.write_text("x")
     monkeypatch.setenv("BWV_CACHE_DIR", str(blocker / "voice"))  # under a file: unusable
-    data, out = _labelled_folder(tmp_path / "data"), tmp_path / "out" / "model.json"
+    data, out = _labelled_folder(tmp_path / "data", ENOUGH), tmp_path / "out" / "model.json"
     result = CliRunner().invoke(
         main, ["voice", "train", "--data", str(data), "--out", str(out), "--folds", "2"]
     )
@@ -117,3 +121,21 @@ def test_cli_train_with_an_unusable_cache_folder_is_one_error_line(
     assert errors[0].endswith("; set BWV_CACHE_DIR to a writable folder")
     assert "Traceback" not in result.output
     assert not out.exists()
+
+
+def test_cli_train_refuses_a_folder_whose_speakers_would_all_be_held_out(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Two children and two adults satisfy 2-fold cross-validation, but the final fit holds
+    four of each out to test the shipped file: nothing would be left to learn from."""
+    monkeypatch.setenv("BWV_CACHE_DIR", str(tmp_path / "cache"))
+    data, out = _labelled_folder(tmp_path / "data", (7, 9, 30, 50)), tmp_path / "model.json"
+    result = CliRunner().invoke(
+        main, ["voice", "train", "--data", str(data), "--out", str(out), "--folds", "2"]
+    )
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == (
+        "Error: training needs at least 5 child and 5 adult speakers (2-fold cross-validation, "
+        "and 4 of each held out of the final fit); found 2 and 2"
+    )
+    assert not out.exists() and not (tmp_path / "cache").exists()
