@@ -139,3 +139,30 @@ def test_cli_train_refuses_a_folder_whose_speakers_would_all_be_held_out(
         "and 4 of each held out of the final fit); found 2 and 2"
     )
     assert not out.exists() and not (tmp_path / "cache").exists()
+
+
+def test_a_cache_file_that_does_not_fit_its_utterances_is_recomputed_not_trusted(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Bounds past the end of the frames (a torn or foreign file) mean recomputing: here
+    with an encoder that does not exist, so the attempt shows as that encoder's error."""
+    monkeypatch.setenv("BWV_CACHE_DIR", str(tmp_path))
+    utterances = [Utterance(CLIP, "s1", 8)]
+    cache = cache_path(utterances, "clean", "no-such-model")
+    frames, mels = np.ones((3, 4), dtype=np.float16), np.ones((6, 2), dtype=np.float16)
+    np.savez(cache, frames=frames, bounds=np.array([[0, 9]]), mels=mels)
+    with pytest.raises(BwvError, match="no-such-model"):
+        extract_frames(utterances, model_name="no-such-model")
+
+
+def test_cli_train_to_an_unwritable_place_is_refused_before_encoding(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("BWV_CACHE_DIR", str(tmp_path / "cache"))
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    data, out = _labelled_folder(tmp_path / "data", ENOUGH), blocker / "model.json"
+    result = CliRunner().invoke(main, ["voice", "train", "--data", str(data), "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().startswith(f"Error: cannot write {out}: ")
+    assert not (tmp_path / "cache").exists() and blocker.read_text() == "x"

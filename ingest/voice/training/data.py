@@ -205,7 +205,8 @@ def _read_cache(cache: Path, utterances: list[Utterance]) -> FrameSet | None:
             frames, bounds, mels = saved["frames"], saved["bounds"], saved["mels"]
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return None
-    if bounds.shape != (len(utterances), 2):
+    whole = bounds.shape == (len(utterances), 2) and int(bounds[-1, 1]) == len(frames)
+    if not whole or len(mels) != len(frames) * MELS_PER_FRAME:
         return None
     return FrameSet(utterances, frames, bounds, mels)
 

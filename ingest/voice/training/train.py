@@ -123,6 +123,7 @@ def train(
     on every speaker but the held-out ones, with the augmented recipe (clean when `augment`
     is off) and the Platt scaling fitted on its out-of-fold scores."""
     options = options or TrainOptions()
+    _make_output_folder(out_path)  # now, not after the encoding and fitting it would waste
     utterances = read_labels(data_dir)
     _check_trainable(utterances, options.folds)
     conditions = AUGMENTED if options.augment else (CLEAN, BODYWORN_TEST)
@@ -143,8 +144,7 @@ def train(
     model = data.final_model(recipes[-1][1], options, calibration)
     model.meta = _model_meta(data_dir, options, [r[0] for r in results], false_attributions)
     model.meta["held_out_speakers"] = data.held_out
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    model.save(out_path)
+    _write_model(model, out_path)
     return TrainResult(out_path, model, options.folds, [r[0] for r in results], false_attributions)
 
 
@@ -244,6 +244,20 @@ def _check_trainable(utterances: list[Utterance], folds: int) -> None:
         )
     if children & adults:
         raise BwvError(f"speaker(s) {sorted(children & adults)[:3]} have both child and adult ages")
+
+
+def _make_output_folder(out_path: Path) -> None:
+    try:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BwvError(f"cannot write {out_path}: {exc.strerror or exc}") from None
+
+
+def _write_model(model: ChildVoiceModel, out_path: Path) -> None:
+    try:
+        model.save(out_path)
+    except OSError as exc:
+        raise BwvError(f"cannot write {out_path}: {exc.strerror or exc}") from None
 
 
 def _extract_logged(
