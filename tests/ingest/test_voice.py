@@ -150,7 +150,7 @@ def test_held_out_child_and_adult_are_told_apart_as_speakers(
 ) -> None:
     """Utterances of a held-out child and a held-out adult, as one clip's segments: the
     shipped speaker space groups them by voice, and the child's group scores higher."""
-    from ingest.voice.training.train import embed_utterances, extract_frames, read_labels
+    from ingest.voice.training.data import embed_utterances, extract_frames, read_labels
 
     assert model.speakers is not None, "the shipped model must carry a speaker space"
     utterances = read_labels(held_out_folder)
@@ -174,3 +174,26 @@ def test_shipped_model_was_trained_for_the_default_threshold(model: ChildVoiceMo
 
     assert model.threshold == DEFAULT_THRESHOLD
     assert load_policy(None).child_probability_threshold == DEFAULT_THRESHOLD
+
+
+def test_training_frames_are_cached_privately_in_bwv_cache_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Real encoder, one sample clip: the frames land in $BWV_CACHE_DIR (a 0700 folder, not
+    /tmp), are read back unchanged, and a torn cache file is recomputed, not trusted."""
+    from ingest.voice.training.data import Utterance, cache_path, extract_frames
+
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("BWV_CACHE_DIR", str(folder))
+    utterances = [Utterance(CLIP_WITH_CHILD, "clip", 8)]
+    first = extract_frames(utterances)
+    cache = cache_path(utterances, "clean", "tiny.en")
+    assert cache.parent == folder and cache.is_file()
+    assert folder.stat().st_mode & 0o777 == 0o700
+    assert [p.name for p in folder.iterdir()] == [cache.name]  # no partial file left
+    again = extract_frames(utterances)
+    assert np.array_equal(again.frames, first.frames) and np.array_equal(again.mels, first.mels)
+    cache.write_bytes(cache.read_bytes()[:100])  # torn, as by a full disk or a crash
+    recomputed = extract_frames(utterances)
+    assert np.array_equal(recomputed.frames, first.frames)
+    assert np.load(cache)["frames"].shape == first.frames.shape
