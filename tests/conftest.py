@@ -44,7 +44,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def _hermetic_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every test sees London local time and the built-in policy and settings."""
     monkeypatch.setenv("BWV_TIMEZONE", "Europe/London")
-    for name in ("BWV_POLICY", "BWV_CONFIG", "BWV_DATABASE_URL"):
+    for name in ("BWV_POLICY", "BWV_CONFIG", "BWV_DATABASE_URL", "BWV_CACHE_DIR", "XDG_CACHE_HOME"):
         monkeypatch.delenv(name, raising=False)
 
 
