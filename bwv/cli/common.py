@@ -61,6 +61,14 @@ class BwvGroup(click.Group):
             fail("interrupted", 130)
 
 
+def echo(line: str = "", *, err: bool = False) -> None:
+    """Prints one line of catalogue-derived text made safe for the terminal: a newline
+    inside it is shown as `\\n`, never a forged line (`bwv.core.textsafe`)."""
+    from bwv.core.textsafe import printable
+
+    click.echo(printable(line), err=err)
+
+
 def fail(message: str, code: int = 2) -> None:
     """Prints `Error: ...` (one line per problem) to stderr and exits with `code`."""
     from bwv.core.textsafe import printable

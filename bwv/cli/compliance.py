@@ -14,6 +14,7 @@ import click
 
 from bwv.cli.common import (
     AppContext,
+    echo,
     emit_json,
     fail,
     json_option,
@@ -70,12 +71,12 @@ def _decision_command(action: str) -> click.Command:
             clip, incident, action=action, reason=reason, engine=app.engine, actor=app.actor
         )
         state = "linked to" if result.now_linked else "not linked to"
-        click.echo(
+        echo(
             f"Recorded {action} by {app.actor}: clip {result.clip_id} ({result.file_name}) "
             f"is now {state} {result.incident_ref}."
         )
         for ref, source in result.other_links:
-            click.echo(f"Clip {result.clip_id} is also linked to {ref} ({source}).")
+            echo(f"Clip {result.clip_id} is also linked to {ref} ({source}).")
 
     command.help = (
         f"{'Link' if action == 'link' else 'Unlink'} a clip (id, file name or SHA-256) "

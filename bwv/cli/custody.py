@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from bwv.cli.common import AppContext, emit_json, json_option, pass_app, time_range_options
+from bwv.cli.common import AppContext, echo, emit_json, json_option, pass_app, time_range_options
 from bwv.core.errors import BwvError
 
 
@@ -71,16 +71,16 @@ def verify(app: AppContext, clips: tuple[str, ...], all_clips: bool, as_json: bo
 def _print_verify(report: Any) -> None:
     for check in report.checks:
         original = check.original
-        click.echo(f"{check.status:<10} {check.clip_id:>6}  {check.file_name}")
+        echo(f"{check.status:<10} {check.clip_id:>6}  {check.file_name}")
         if check.status == "catalogue_altered":
-            click.echo(f"{'':<18}{_catalogue_problem(check)}")
+            echo(f"{'':<18}{_catalogue_problem(check)}")
         if original.status != "ok":
-            click.echo(f"{'':<18}{_file_problem(original, check.expected_sha256)}")
+            echo(f"{'':<18}{_file_problem(original, check.expected_sha256)}")
         for copy in check.store_copies:
             if copy.status != "ok":
-                click.echo(f"{'':<18}store copy {copy.status}: {_file_problem(copy, '')}")
+                echo(f"{'':<18}store copy {copy.status}: {_file_problem(copy, '')}")
     counts = ", ".join(f"{n} {_label(status)}" for status, n in report.counts().items() if n)
-    click.echo(f"{len(report.checks)} clips verified" + (f": {counts}" if counts else ""))
+    echo(f"{len(report.checks)} clips verified" + (f": {counts}" if counts else ""))
 
 
 def _label(status: str) -> str:
@@ -136,16 +136,14 @@ def audit_verify(app: AppContext, anchor: str | None, as_json: bool) -> None:
 
 def _print_chain(report: Any) -> None:
     for warning in report.warnings:
-        click.echo(f"warning: {warning}")
+        echo(f"warning: {warning}")
     if report.problem is None:
         head = f"; head event {report.head_id} {report.head_hash}" if report.head_id else ""
-        click.echo(f"audit chain intact: {report.events} events{head}")
+        echo(f"audit chain intact: {report.events} events{head}")
         return
     problem = report.problem
-    click.echo(
-        f"audit chain BROKEN at event {problem.event_id} ({problem.kind}): {problem.message}"
-    )
-    click.echo(f"{report.events} events verified before the break")
+    echo(f"audit chain BROKEN at event {problem.event_id} ({problem.kind}): {problem.message}")
+    echo(f"{report.events} events verified before the break")
 
 
 @audit.command(name="log")
@@ -195,20 +193,20 @@ def export(app: AppContext, incident: str, to: Path, derivatives_only: bool, as_
 
 def _print_export(result: Any, as_json: bool) -> None:
     for note in result.settled:
-        click.echo(f"note: {note}", err=True)
+        echo(f"note: {note}", err=True)
     if as_json:
         emit_json(result)
         return
-    click.echo(
+    echo(
         f"exported incident {result.incident_ref}: {len(result.clip_ids)} clips, "
         f"{len(result.files) + 1} files to {result.folder}"
     )
-    click.echo(f"MANIFEST.sha256 SHA-256 {result.manifest_sha256}")
+    echo(f"MANIFEST.sha256 SHA-256 {result.manifest_sha256}")
     # Quoted (and absolute, so never read as an option) to paste into a shell as it is.
     folder = shlex.quote(str(Path(result.folder).absolute()))
-    click.echo(f"check with: cd {folder} && sha256sum -c MANIFEST.sha256")
+    echo(f"check with: cd {folder} && sha256sum -c MANIFEST.sha256")
     if not result.audit_chain_ok:
-        click.echo("warning: the audit chain is broken; see `bwv audit verify`", err=True)
+        echo("warning: the audit chain is broken; see `bwv audit verify`", err=True)
 
 
 COMMANDS: list[click.Command] = [verify, audit, export]

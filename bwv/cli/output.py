@@ -1,7 +1,7 @@
 """Human-readable output of the catalogue commands (JSON output is `cli_common.emit_json`).
 
 Officer names, teams, file names and transcripts come from outside systems and camera
-files, so every text rendering passes its values through `printable`: a control
+files, so every text rendering prints through `bwv.cli.common.echo` (`printable`): a control
 character (an escape sequence could retitle, clear or spoof the inspector's terminal; a
 newline could forge a line of output) is shown as its Python escape instead.
 """
@@ -11,13 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import click
-
-from bwv.core.textsafe import printable
-
-
-def _echo(line: str) -> None:
-    click.echo(printable(line))
+from bwv.cli.common import echo
 
 
 def print_ingest_summary(summary: Any) -> None:
@@ -27,7 +21,7 @@ def print_ingest_summary(summary: Any) -> None:
         for label, items in (("not finished", summary.unfinished), ("rejected", summary.rejected))
         if items
     )
-    _echo(
+    echo(
         f"Ingested {summary.ingested}, skipped {summary.skipped}, failed {summary.failed}{extra} "
         f"({hours:.2f} h of footage) in {summary.seconds:.1f} s"
     )
@@ -38,17 +32,17 @@ def print_ingest_summary(summary: Any) -> None:
         ("warning", summary.warnings),
     ):
         for path, reason in items:
-            _echo(f"  {label}: {path}: {reason}")
+            echo(f"  {label}: {path}: {reason}")
 
 
 def print_clips(rows: Sequence[Any]) -> None:
     if not rows:
-        _echo("No clips.")
+        echo("No clips.")
         return
-    _echo(f"{'ID':>5}  {'STARTED (UTC)':<20}  {'DEVICE':<14}  {'OFFICER':<8}  "
+    echo(f"{'ID':>5}  {'STARTED (UTC)':<20}  {'DEVICE':<14}  {'OFFICER':<8}  "
                f"{'DUR s':>6}  {'AUDIO':<7}  {'SPEECH s':>8}  {'CHILD s':>7}  FILE")  # fmt: skip
     for r in rows:
-        _echo(
+        echo(
             f"{r.id:>5}  {(r.started_at or '-'):<20}  {(r.device_serial or '-'):<14}  "
             f"{(r.officer_id or '-'):<8}  {_num(r.duration_s):>6}  {(r.audio_state or '-'):<7}  "
             f"{_num(r.speech_seconds):>8}  {_num(r.child_speech_seconds):>7}  {r.file_name}"
@@ -58,19 +52,19 @@ def print_clips(rows: Sequence[Any]) -> None:
 
 def print_clip_detail(detail: Any) -> None:
     clip = detail.clip
-    _echo(f"Clip {clip['id']}: {clip['file_name']}  [{clip['status']}]")
+    echo(f"Clip {clip['id']}: {clip['file_name']}  [{clip['status']}]")
     if clip["failure_reason"]:
-        _echo(f"  failure: {clip['failure_reason']}")
-    _echo(f"  path: {clip['path']}")
-    _echo(f"  sha256: {clip['sha256']}")
+        echo(f"  failure: {clip['failure_reason']}")
+    echo(f"  path: {clip['path']}")
+    echo(f"  sha256: {clip['sha256']}")
     for name, field in sorted(detail.provenance.items()):
-        _echo(f"  {name}: {field['value']}  (from {field['source']}, {field['confidence']})")
+        echo(f"  {name}: {field['value']}  (from {field['source']}, {field['confidence']})")
     _print_media(clip)
-    _echo("Transcript:" if detail.transcript else "Transcript: none")
+    echo("Transcript:" if detail.transcript else "Transcript: none")
     for s in detail.transcript:
         marker = "CHILD" if s.child else "     "
         who = "   " if s.speaker is None else f"S{s.speaker + 1:<2}"
-        _echo(f"  {s.start_s:7.2f}-{s.end_s:7.2f} {who} {marker} {s.text}{_odds(s)}")
+        echo(f"  {s.start_s:7.2f}-{s.end_s:7.2f} {who} {marker} {s.text}{_odds(s)}")
 
 
 def _odds(segment: Any) -> str:
@@ -84,17 +78,17 @@ def _odds(segment: Any) -> str:
 
 
 def _print_media(clip: dict[str, Any]) -> None:
-    _echo(
+    echo(
         f"  container: {clip['container']}  duration: {_num(clip['duration_s'])} s  "
         f"video: {clip['video_codec']} {clip['width']}x{clip['height']} @ {_num(clip['fps'])} fps"
     )
-    _echo(
+    echo(
         f"  audio: {clip['audio_state']}  codec: {clip['audio_codec']}  "
         f"speech: {_num(clip['speech_seconds'])} s  "
         f"child speech: {_num(clip['child_speech_seconds'])} s "
         f"(speaker p(child) >= {clip['child_probability_threshold']:g})"
     )
-    _echo(
+    echo(
         f"  frames sampled: {clip['frames_sampled']}  dark/covered share: "
         f"{_num(clip['dark_frame_share'])}  blur score: {_num(clip['blur_score'])}"
     )
@@ -102,16 +96,14 @@ def _print_media(clip: dict[str, Any]) -> None:
 
 def print_hits(hits: Sequence[Any], threshold: float) -> None:
     if not hits:
-        _echo("No matches.")
+        echo("No matches.")
     for h in hits:
         child = (
             "  [child]"
             if h.child_probability is not None and h.child_probability >= threshold
             else ""
         )
-        _echo(
-            f"clip {h.clip_id} {h.file_name} @ {h.start_s:.2f}-{h.end_s:.2f}s{child}: {h.snippet}"
-        )
+        echo(f"clip {h.clip_id} {h.file_name} @ {h.start_s:.2f}-{h.end_s:.2f}s{child}: {h.snippet}")
 
 
 def _num(value: float | None) -> str:

@@ -23,9 +23,9 @@ from compliance_helpers import (
 from sqlmodel import select
 
 from bwv.cli import main
-from bwv.cli.output import printable
 from bwv.core.db import session_scope
 from bwv.core.models import Clip, Officer, TranscriptSegment
+from bwv.core.textsafe import printable
 
 TITLE = "\x1b]0;pwned\x07"
 CLEAR = "\x1b[2J"

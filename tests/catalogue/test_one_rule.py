@@ -122,3 +122,15 @@ def test_the_standing_policy_is_the_one_in_force(
     assert child_seconds_everywhere(db, clip_id) == [3.0] * 4
     _code, output = run(db, "show", clip_id)
     assert "CHILD" in output and "child speech: 3 s" in output
+
+
+def test_custody_and_link_output_escape_control_characters(twins: tuple[Path, Engine]) -> None:
+    """File names reach `verify` and `link` output too: one escaping rule for every text."""
+    db, engine = twins
+    with session_scope(engine) as session:
+        rename(session, 1, name="\x1b]0;pwned\x07evil\n.mp4")
+    _code, verified = run(db, "verify", "1")
+    _code, linked = run(db, "link", "1", "INC-1", "--reason", "checked")
+    for output in (verified, linked):
+        assert "\x1b" not in output and "\x07" not in output
+        assert "\\x1b]0;pwned\\x07evil\\n.mp4" in output
