@@ -7,9 +7,12 @@ else; heavy libraries are never imported from this module so `bwv --help` stays 
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -54,11 +57,44 @@ class BwvGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            with writing_output():
+                return super().invoke(ctx)
         except BwvError as exc:
             fail(str(exc), exc.exit_code)
         except KeyboardInterrupt:
             fail("interrupted", 130)
+
+
+# A standard output that cannot take what a command prints: a full disk, a closed pipe.
+OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EPIPE, errno.EIO})
+
+
+@contextlib.contextmanager
+def writing_output(done: str = "") -> Iterator[None]:
+    """Standard output that cannot be written is one clear error, whichever command wrote.
+
+    `done` tells the user what was nevertheless completed (and audited) before the write.
+    Flushed on the way out, also when the command ends with its exit code (SystemExit).
+    """
+    try:
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+    except OSError as exc:
+        if exc.errno not in OUTPUT_ERRNOS:
+            raise
+        _drop_stdout()
+        raise BwvError(f"cannot write the output: {exc.strerror or exc}{done}") from exc
+
+
+def _drop_stdout() -> None:
+    # What stays buffered would fail again in Python's flush at exit and print a traceback
+    # after the `Error:` line; pointing the descriptor at the null device discards it.
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 def echo(line: str = "", *, err: bool = False) -> None:

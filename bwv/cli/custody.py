@@ -7,41 +7,21 @@ failed integrity check is an answer, not an error: it prints what it found and e
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shlex
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
-from bwv.cli.common import AppContext, echo, emit_json, json_option, pass_app, time_range_options
-from bwv.core.errors import BwvError
-
-
-@contextlib.contextmanager
-def writing_output(done: str = "") -> Iterator[None]:
-    """Standard output that cannot be written (a full disk, a closed pipe) is a clear error.
-
-    `done` tells the user what was nevertheless completed (and audited) before the write.
-    """
-    try:
-        yield
-        sys.stdout.flush()
-    except OSError as exc:
-        _drop_stdout()
-        raise BwvError(f"cannot write the output: {exc.strerror or exc}{done}") from exc
-
-
-def _drop_stdout() -> None:
-    # What stays buffered would fail again in Python's flush at exit and print a traceback
-    # after the `Error:` line; pointing the descriptor at the null device discards it.
-    with contextlib.suppress(OSError, ValueError):
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
+from bwv.cli.common import (
+    AppContext,
+    echo,
+    emit_json,
+    json_option,
+    pass_app,
+    time_range_options,
+    writing_output,
+)
 
 
 @click.command()
