@@ -162,7 +162,7 @@ def _link(engine: Engine) -> None:
 
 def _report(engine: Engine, fmt: str, by: str | None) -> None:
     request = ReportRequest(fmt=fmt, by=by)
-    report, rendered = produce_report(request, engine=engine, actor="bench")
+    report, rendered = produce_report(request, engine=engine)
     print(f"  report: {report.tally.incidents:,} incidents, {len(rendered) / 1e6:.1f} MB {fmt}")
 
 

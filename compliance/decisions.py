@@ -10,12 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from bwv.core import audit
 from bwv.core.clip_ref import find_clip
-from bwv.core.db import session_scope
 from bwv.core.errors import BwvError, NotFound
 from bwv.core.models import ClipLink, Incident, LinkDecision, utc_now
 from compliance.linking import LinkSummary, recompute_links
@@ -30,6 +27,7 @@ class DecisionResult:
     clip_id: int
     file_name: str
     incident_ref: str
+    reason: str
     was_linked: bool
     now_linked: bool
     other_links: list[tuple[str, str]]  # (incident_ref, source) of the clip's other links
@@ -37,35 +35,33 @@ class DecisionResult:
 
 
 def decide_link(
-    clip: str, incident_ref: str, *, action: str, reason: str, engine: Engine, actor: str
+    session: Session, clip: str, incident_ref: str, *, action: str, reason: str, actor: str
 ) -> DecisionResult:
-    """Records `action` (link or unlink) for the pair and recomputes links."""
+    """Records `action` (link or unlink) for the pair, by `actor`, and recomputes links."""
     if action not in ACTIONS:
         raise BwvError(f"unknown decision {action!r}; expected link or unlink")
-    reason = _checked_reason(reason)
-    with session_scope(engine) as session:
-        found = find_clip(session, clip)
-        assert found.id is not None
-        if session.get(Incident, incident_ref) is None:
-            raise NotFound(f"no incident {incident_ref!r} in the catalogue")
-        was_linked = _linked(session, found.id, incident_ref)
-        _store_decision(session, found.id, incident_ref, action, reason, actor)
-        summary = recompute_links(session)
-        result = DecisionResult(
-            action=action,
-            clip_id=found.id,
-            file_name=found.file_name,
-            incident_ref=incident_ref,
-            was_linked=was_linked,
-            now_linked=_linked(session, found.id, incident_ref),
-            other_links=_other_links(session, found.id, incident_ref),
-            links=summary,
-        )
-        _audit(result, reason, session=session, actor=actor)
-    return result
+    reason = checked_reason(reason)
+    found = find_clip(session, clip)
+    assert found.id is not None
+    if session.get(Incident, incident_ref) is None:
+        raise NotFound(f"no incident {incident_ref!r} in the catalogue")
+    was_linked = _linked(session, found.id, incident_ref)
+    _store_decision(session, found.id, incident_ref, action, reason, actor)
+    links = recompute_links(session)
+    return DecisionResult(
+        action=action,
+        clip_id=found.id,
+        file_name=found.file_name,
+        incident_ref=incident_ref,
+        reason=reason,
+        was_linked=was_linked,
+        now_linked=_linked(session, found.id, incident_ref),
+        other_links=_other_links(session, found.id, incident_ref),
+        links=links,
+    )
 
 
-def _checked_reason(reason: str) -> str:
+def checked_reason(reason: str) -> str:
     cleaned = reason.strip()
     if not cleaned:
         raise BwvError("give a reason for the decision (--reason TEXT); it goes in the audit trail")
@@ -103,13 +99,3 @@ def _store_decision(
     decision.decided_at = utc_now()
     session.add(decision)
     session.flush()
-
-
-def _audit(result: DecisionResult, reason: str, *, session: Session, actor: str) -> None:
-    audit.record(
-        session,
-        actor=actor,
-        action=result.action,
-        object_ids=[f"clip:{result.clip_id}", f"incident:{result.incident_ref}"],
-        details={"reason": reason, "was_linked": result.was_linked},
-    )

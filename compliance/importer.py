@@ -4,7 +4,7 @@ These files come from other force systems (HR, kit store, command and control), 
 they are checked hard: one bad row rejects the whole file, every bad row is named as
 `FILE:LINE: column: what is wrong`, and nothing is written. A good file upserts by its
 natural key, so importing a corrected or extended export again never duplicates. Links
-are recomputed in the same transaction, and the import is audited.
+are recomputed in the same transaction; the service that calls this audits the import.
 """
 
 from __future__ import annotations
@@ -19,12 +19,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlmodel import Session, SQLModel, col
 
-from bwv.core import audit
-from bwv.core.db import session_scope
-from bwv.core.errors import BwvError, ImportRejected
+from bwv.core.errors import BwvError
 from bwv.core.models import Assignment, Attendance, Incident, Officer
 from bwv.core.timeutil import AmbiguousTimeWarning, checked_zone, iso_z, parse_time
 from compliance.linking import LinkSummary, recompute_links
@@ -158,17 +156,19 @@ SPECS = {
 }
 
 
-def import_file(kind: str, path: Path, *, engine: Engine, actor: str) -> ImportResult:
-    """Validates `path` completely, then upserts it and relinks in one audited transaction."""
-    spec = _spec(kind)
-    zone = checked_zone()
-    try:
-        table = read_table(path)
-        with session_scope(engine) as session:
-            return _import_table(spec, table, path, session=session, actor=actor, zone=zone)
-    except ImportRejected as exc:
-        _audit_rejection(spec, path, exc, engine=engine, actor=actor)
-        raise
+def read_import(kind: str, path: Path) -> Table:
+    """The file read and checked as a table (before any transaction); the kind checked."""
+    _spec(kind)
+    checked_zone()
+    return read_table(path)
+
+
+def import_table(session: Session, kind: str, table: Table, path: Path) -> ImportResult:
+    """Validates every row, then upserts them and relinks, in the caller's transaction.
+
+    Any bad row raises ImportRejected listing every problem, and nothing is written.
+    """
+    return _import_table(_spec(kind), table, path, session=session, zone=checked_zone())
 
 
 def _spec(kind: str) -> Spec:
@@ -178,7 +178,7 @@ def _spec(kind: str) -> Spec:
 
 
 def _import_table(
-    spec: Spec, table: Table, path: Path, *, session: Session, actor: str, zone: ZoneInfo
+    spec: Spec, table: Table, path: Path, *, session: Session, zone: ZoneInfo
 ) -> ImportResult:
     _check_header(spec, table, path)
     rows, problems, notes = _parse_rows(spec, table, path, zone)
@@ -197,7 +197,6 @@ def _import_table(
         links=links,
         warnings=_listed(notes) + _unknown_officers(spec, rows, session=session),
     )
-    _audit_import(result, path, session=session, actor=actor)
     return result
 
 
@@ -442,35 +441,15 @@ def _file_digest(path: Path) -> str | None:
         return None
 
 
-def _audit_import(result: ImportResult, path: Path, *, session: Session, actor: str) -> None:
-    audit.record(
-        session,
-        actor=actor,
-        action="import",
-        object_ids=[f"file:{path.name}"],
-        details={
-            "kind": result.kind,
-            "file": str(path),
-            "sha256": _file_digest(path),
-            "rows": result.rows,
-            "inserted": result.inserted,
-            "updated": result.updated,
-            "links_added": result.links.added,
-            "links_removed": result.links.removed,
-        },
-    )
-
-
-def _audit_rejection(
-    spec: Spec, path: Path, exc: ImportRejected, *, engine: Engine, actor: str
-) -> None:
-    """A refused import is still an attempt to collect data, so it is logged too."""
-    with session_scope(engine) as session:
-        audit.record(
-            session,
-            actor=actor,
-            action="import",
-            object_ids=[f"file:{path.name}"],
-            outcome="rejected",
-            details={"kind": spec.kind, "file": str(path), "problems": exc.total},
-        )
+def import_details(result: ImportResult, path: Path) -> dict[str, object]:
+    """What the `import` audit event records about a file taken in."""
+    return {
+        "kind": result.kind,
+        "file": str(path),
+        "sha256": _file_digest(path),
+        "rows": result.rows,
+        "inserted": result.inserted,
+        "updated": result.updated,
+        "links_added": result.links.added,
+        "links_removed": result.links.removed,
+    }

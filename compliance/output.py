@@ -45,12 +45,11 @@ class ReportRequest:
     policy_path: Path | None = None
 
 
-def produce_report(request: ReportRequest, *, engine: Engine, actor: str) -> tuple[Report, bytes]:
+def produce_report(request: ReportRequest, *, engine: Engine) -> tuple[Report, bytes]:
     """The report `bwv report` asks for, built keeping only what its rendering needs."""
     keep, groupings = _needed(request.fmt, request.by)
     report = build_report(
         engine=engine,
-        actor=actor,
         period=Period(request.since, request.until),
         policy_path=request.policy_path,
         keep=keep,

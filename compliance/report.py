@@ -2,7 +2,7 @@
 
 `build_report` is the one entry point the CLI, the demo and the benchmark call: it
 loads the evidence for the period in a single transaction, judges it against the
-policy, and logs the disclosure in the audit trail. The JSON produced by `report_json`
+policy (`bwv.services.compliance` logs the disclosure). The JSON produced by `report_json`
 and `consistency_json` is a stable contract documented in REPORT_CONTRACT.md; the
 other formats (table, CSV, HTML) are renderings of the same objects.
 """
@@ -18,7 +18,6 @@ import orjson
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from bwv.core import audit
 from bwv.core.db import read_scope, session_scope
 from bwv.core.errors import NotFound
 from bwv.core.models import Incident, utc_now
@@ -81,7 +80,6 @@ class Report:
 def build_report(
     *,
     engine: Engine,
-    actor: str,
     period: Period,
     policy_path: Path | None = None,
     keep: str = "verdicts",
@@ -113,8 +111,6 @@ def build_report(
         verdicts=judged.verdicts,
         incident_entries=judged.ordered_entries(),
     )
-    with session_scope(engine) as session:
-        _audit(report, session=session, actor=actor)
     return report
 
 
@@ -127,19 +123,15 @@ def encode_incident(verdict: IncidentVerdict) -> bytes:
 JSON_TIMES = orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z
 
 
-def _audit(report: Report, *, session: Session, actor: str) -> None:
-    audit.record(
-        session,
-        actor=actor,
-        action="report",
-        details={
-            "since": iso_z(report.period.since),
-            "until": iso_z(report.period.until),
-            "incidents": report.tally.incidents,
-            "non_compliant": report.non_compliant,
-            "policy": report.policy.source,
-        },
-    )
+def report_details(report: Report) -> dict[str, Any]:
+    """What the `report` audit event records about a report given out."""
+    return {
+        "since": iso_z(report.period.since),
+        "until": iso_z(report.period.until),
+        "incidents": report.tally.incidents,
+        "non_compliant": report.non_compliant,
+        "policy": report.policy.source,
+    }
 
 
 @dataclass(frozen=True)
@@ -147,26 +139,6 @@ class IncidentDetail:
     verdict: IncidentVerdict
     officers: dict[str, OfficerFacts]
     policy: Policy
-
-
-def incident_detail(
-    ref: str, *, engine: Engine, actor: str, policy_path: Path | None = None
-) -> IncidentDetail:
-    """One incident's attendance, links, verdict and findings; viewing it is audited."""
-    checked_zone()
-    policy = load_policy(policy_path)
-    with session_scope(engine) as session:
-        if policy_path is not None:
-            recompute_links(session, policy=policy)
-        detail = judge_incident(session, ref, policy)
-        audit.record(
-            session,
-            actor=actor,
-            action="incident_view",
-            object_ids=[f"incident:{ref}"],
-            details={"verdict": detail.verdict.verdict},
-        )
-    return detail
 
 
 def judge_incident(session: Session, ref: str, policy: Policy) -> IncidentDetail:

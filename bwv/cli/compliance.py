@@ -39,7 +39,7 @@ def import_command(app: AppContext, kind: str, file: Path) -> None:
     upserted by key, so importing a corrected file again never duplicates.
     """
     from bwv.core.textsafe import printable
-    from compliance.importer import import_file
+    from bwv.services.compliance import import_file
 
     try:
         result = import_file(kind, file, engine=app.engine, actor=app.actor)
@@ -65,7 +65,7 @@ def _decision_command(action: str) -> click.Command:
     @click.option("--reason", required=True, help="Why (recorded with your name in the audit).")
     @pass_app
     def command(app: AppContext, clip: str, incident: str, reason: str) -> None:
-        from compliance.decisions import decide_link
+        from bwv.services.compliance import decide_link
 
         result = decide_link(
             clip, incident, action=action, reason=reason, engine=app.engine, actor=app.actor
@@ -92,8 +92,9 @@ def _decision_command(action: str) -> click.Command:
 @pass_app
 def incident_command(app: AppContext, ref: str, as_json: bool, policy_path: Path | None) -> None:
     """Show an incident: attendance, linked clips, verdict and officer findings."""
+    from bwv.services.compliance import incident_detail
     from compliance.render import render_incident
-    from compliance.report import incident_detail, incident_detail_json
+    from compliance.report import incident_detail_json
 
     detail = incident_detail(ref, engine=app.engine, actor=app.actor, policy_path=policy_path)
     if as_json:
@@ -129,10 +130,11 @@ def report_command(
     Incidents reported from --since (inclusive) until --until (exclusive). Exits 1 when
     any incident is non-compliant, 0 otherwise, 2 on error.
     """
-    from compliance.output import ReportRequest, produce_report, write_output
+    from bwv.services.compliance import report as take_report
+    from compliance.output import ReportRequest, write_output
 
     request = ReportRequest(since, until, fmt, by, policy_path)
-    report, rendered = produce_report(request, engine=app.engine, actor=app.actor)
+    report, rendered = take_report(request, engine=app.engine, actor=app.actor)
     if output is None:
         click.echo(rendered, nl=not rendered.endswith(b"\n"))
     else:

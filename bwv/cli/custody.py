@@ -35,7 +35,7 @@ def verify(app: AppContext, clips: tuple[str, ...], all_clips: bool, as_json: bo
     Reports ok, modified, missing, unreadable or catalogue_altered (the catalogued hash is
     not the one its ingest audit event recorded) for each clip (id, SHA-256 or file name).
     """
-    from bwv.custody.files import verify_clips
+    from bwv.services.custody import verify_clips
 
     if clips and all_clips:
         raise click.UsageError("name clips or use --all, not both")
@@ -103,7 +103,7 @@ def audit_verify(app: AppContext, anchor: str | None, as_json: bool) -> None:
     Altered, deleted, reordered or re-hashed events are found; a cut tail or a chain
     rewritten from some point on only with --anchor (a hash noted earlier).
     """
-    from bwv.custody.chain import verify_chain
+    from bwv.services.custody import verify_chain
 
     report = verify_chain(engine=app.engine, actor=app.actor, anchor=anchor)
     with writing_output():
@@ -136,7 +136,8 @@ def _print_chain(report: Any) -> None:
 @pass_app
 def audit_log(app: AppContext, fmt: str, actor_filter: str | None, **options: Any) -> None:
     """Export audit events (the export is itself audited)."""
-    from bwv.custody.chain import LogFilter, export_log
+    from bwv.custody.chain import LogFilter
+    from bwv.services.custody import export_log
 
     log_filter = LogFilter(actor=actor_filter, **options)
     text, _count = export_log(log_filter, fmt, engine=app.engine, actor=app.actor)

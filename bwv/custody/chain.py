@@ -17,14 +17,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import col, select
 
-from bwv.core.audit import GENESIS, canonical, event_hash, record
+from bwv.core.audit import GENESIS, canonical, event_hash
 from bwv.core.csvsafe import write_csv
 from bwv.core.db import session_scope
 from bwv.core.errors import BwvError
@@ -112,26 +112,6 @@ def _load_one(session: Any, event_id: int) -> AuditEvent | Unreadable:
     return event if event is not None else Unreadable(event_id, "row vanished while reading")
 
 
-def verify_chain(*, engine: Engine, actor: str, anchor: str | None = None) -> ChainReport:
-    """Walks the whole trail, then records the check itself as an `audit_verify` event."""
-    from bwv.custody.files import settle_staged_exports
-
-    anchor = None if anchor is None else check_anchor(anchor)
-    # Settled first, so that the walk and its head hash include the settling events.
-    settled = settle_staged_exports(engine=engine, actor=actor)
-    walked = walk_chain(engine, anchor=anchor)
-    report = replace(walked, warnings=[*settled, *walked.warnings])
-    with session_scope(engine) as session:
-        record(
-            session,
-            actor=actor,
-            action="audit_verify",
-            outcome="ok" if report.ok else "broken",
-            details=_report_details(report, anchor),
-        )
-    return report
-
-
 def check_anchor(anchor: str) -> str:
     """An anchor as stored (lower-case hex); anything but a SHA-256 hash is refused.
 
@@ -144,7 +124,7 @@ def check_anchor(anchor: str) -> str:
     return wanted
 
 
-def _report_details(report: ChainReport, anchor: str | None) -> dict[str, Any]:
+def chain_details(report: ChainReport, anchor: str | None) -> dict[str, Any]:
     details: dict[str, Any] = {"events": report.events, "head_hash": report.head_hash}
     if anchor:
         details["anchor"] = anchor
@@ -313,21 +293,7 @@ def render_csv(events: list[AuditEvent]) -> str:
     return write_csv([CSV_COLUMNS, *rows])
 
 
-def export_log(log_filter: LogFilter, fmt: str, *, engine: Engine, actor: str) -> tuple[str, int]:
-    """Renders the selected events, then records the disclosure (`audit_log`) itself."""
-    events = select_events(engine, log_filter)
-    text = render_csv(events) if fmt == "csv" else render_json(events)
-    with session_scope(engine) as session:
-        record(
-            session,
-            actor=actor,
-            action="audit_log",
-            details={"format": fmt, "count": len(events), **_filter_details(log_filter)},
-        )
-    return text, len(events)
-
-
-def _filter_details(log_filter: LogFilter) -> dict[str, Any]:
+def filter_details(log_filter: LogFilter) -> dict[str, Any]:
     values = {
         "since": log_filter.since.isoformat() if log_filter.since else None,
         "until": log_filter.until.isoformat() if log_filter.until else None,

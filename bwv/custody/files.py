@@ -114,27 +114,6 @@ class VerifyReport:
         return tally
 
 
-def verify_clips(
-    references: list[str], *, engine: Engine, actor: str, all_clips: bool = False
-) -> VerifyReport:
-    """Re-hashes the named clips (or every clip) and records the outcome as `verify`."""
-    if not references and not all_clips:
-        raise BwvError("name the clips to verify, or use --all")
-    with session_scope(engine) as session:
-        targets = load_targets(session, references, all_clips=all_clips)
-    report = VerifyReport([check_target(t) for t in targets])
-    with session_scope(engine) as session:
-        record(
-            session,
-            actor=actor,
-            action="verify",
-            object_ids=[f"clip:{c.clip_id}" for c in report.checks],
-            outcome="ok" if report.ok else "mismatch",
-            details=_audit_details(report),
-        )
-    return report
-
-
 def load_targets(session: Session, references: list[str], *, all_clips: bool) -> list[Target]:
     if all_clips:
         clips = list(session.exec(select(Clip).order_by(col(Clip.id))).all())
@@ -205,7 +184,7 @@ def check_file(path: Path, expected: str) -> FileCheck:
     return FileCheck(str(path), OK if actual == expected else MODIFIED, actual)
 
 
-def _audit_details(report: VerifyReport) -> dict[str, object]:
+def verify_details(report: VerifyReport) -> dict[str, object]:
     problems = [
         {"clip_id": c.clip_id, "original": c.original.status}
         | {"store": [s.status for s in c.store_copies]}

@@ -20,9 +20,9 @@ from sqlalchemy import Engine
 from bwv.core import audit
 from bwv.core.db import database_url, get_engine, session_scope
 from bwv.core.errors import BwvError
-from compliance.decisions import decide_link
+from bwv.services.compliance import audit_report, decide_link, import_file
 from compliance.facts import Period
-from compliance.importer import KINDS, ImportResult, import_file
+from compliance.importer import KINDS, ImportResult
 from compliance.output import contract_json
 from compliance.report import Report, build_report, report_json
 from compliance.report_html import render_html
@@ -67,7 +67,8 @@ def run_demo(
     ingested = _ingest(media, engine, actor, workers)
     clip, incident, reason = MANUAL_LINK
     decide_link(clip, incident, action="link", reason=reason, engine=engine, actor=actor)
-    report = build_report(engine=engine, actor=actor, period=Period())
+    report = build_report(engine=engine, period=Period())
+    audit_report(report, engine=engine, actor=actor)
     report_path, json_path = _write_reports(report, folder)
     return DemoResult(
         folder=folder,

@@ -18,7 +18,7 @@ from sqlmodel import select
 from bwv.core.db import session_scope
 from bwv.core.errors import BwvError, NotFound
 from bwv.core.models import AuditEvent, ClipLink, LinkDecision
-from compliance.decisions import decide_link
+from bwv.services.compliance import decide_link
 from compliance.facts import Period
 from compliance.policy import Policy
 from compliance.report import build_report
@@ -100,7 +100,7 @@ def test_unassigned_clip_is_reported_not_linked(engine: Engine) -> None:
         clip = add_clip(session, serial="CAM9", start="2024-01-16T10:01:00")
     summary = relink(engine)
     assert summary.unassigned == 1 and clip not in links(engine)
-    report = build_report(engine=engine, actor="tester", period=Period())
+    report = build_report(engine=engine, period=Period())
     assert [c.clip_id for c in report.unassigned] == [clip]
 
 

@@ -25,7 +25,7 @@ from compliance.verdicts import IncidentVerdict
 
 def verdict_of(engine: Engine, ref: str = "INC-1", policy: Path | None = None) -> IncidentVerdict:
     relink(engine)
-    report = build_report(engine=engine, actor="tester", period=Period(), policy_path=policy)
+    report = build_report(engine=engine, period=Period(), policy_path=policy)
     return next(v for v in report.verdicts if v.incident.incident_ref == ref)
 
 
@@ -200,7 +200,7 @@ def test_worst_first_ordering(engine: Engine) -> None:
         add_incident(session, "INC-3", "2024-01-18T09:00:00")
         add_incident(session, "INC-4", "2024-01-15T09:00:00")
     relink(engine)
-    report = build_report(engine=engine, actor="tester", period=Period())
+    report = build_report(engine=engine, period=Period())
     order = [(v.verdict, v.incident.incident_ref) for v in report.verdicts]
     assert order == [
         ("non_compliant", "INC-4"),
