@@ -85,3 +85,16 @@ def invoke():  # type: ignore[no-untyped-def]
         return CliRunner().invoke(main, [str(a) for a in args])
 
     return _invoke
+
+
+def ingest_with_store(tmp_path: Path, names: tuple[str, ...]) -> dict[str, Path]:
+    """Copies of the named sample files ingested (no transcription) with an evidence store."""
+    media = tmp_path / "media"
+    media.mkdir()
+    for name in names:
+        shutil.copy(SAMPLES / name, media / name)
+    db, store = tmp_path / "bwv.db", tmp_path / "store"
+    args = ["--db", str(db), "ingest", "--no-transcribe", "--workers", "1", "--store", str(store)]
+    result = CliRunner().invoke(main, [*args, str(media)])
+    assert result.exit_code == 0, result.output
+    return {"db": db, "media": media, "store": store}

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 import stat
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import ingest_with_store
 
 from bwv.cli import main
 from bwv.core.store import sha256_file, temp_files
@@ -26,16 +26,7 @@ def run(db: Path, *args: str) -> tuple[int, str]:
 @pytest.fixture
 def catalogue(tmp_path: Path) -> dict[str, Path]:
     """Two real clips ingested with an evidence store."""
-    media = tmp_path / "media"
-    media.mkdir()
-    for name in SAMPLES:
-        shutil.copy(ROOT / "sample_media" / name, media / name)
-    db, store = tmp_path / "bwv.db", tmp_path / "store"
-    code, output = run(
-        db, "ingest", "--no-transcribe", "--workers", "1", "--store", str(store), str(media)
-    )
-    assert code == 0, output
-    return {"db": db, "media": media, "store": store}
+    return ingest_with_store(tmp_path, SAMPLES)
 
 
 def last_event(db: Path) -> tuple[object, ...]:

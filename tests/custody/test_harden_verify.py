@@ -9,12 +9,12 @@ indented line above it.
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import ingest_with_store
 
 from bwv.cli import main
 from bwv.core.store import sha256_file
@@ -36,16 +36,7 @@ def sql(db: Path, statement: str, *params: object) -> list[tuple[object, ...]]:
 @pytest.fixture
 def catalogue(tmp_path: Path) -> dict[str, Path]:
     """Two real clips ingested (no transcription) with an evidence store."""
-    media = tmp_path / "media"
-    media.mkdir()
-    for name in SAMPLES:
-        shutil.copy(ROOT / "sample_media" / name, media / name)
-    db, store = tmp_path / "bwv.db", tmp_path / "store"
-    code, output = run(
-        db, "ingest", "--no-transcribe", "--workers", "1", "--store", str(store), str(media)
-    )
-    assert code == 0, output
-    return {"db": db, "media": media, "store": store}
+    return ingest_with_store(tmp_path, SAMPLES)
 
 
 def swap_recording(catalogue: dict[str, Path]) -> tuple[Path, str, str]:
