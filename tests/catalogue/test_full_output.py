@@ -14,6 +14,9 @@ from bwv.core.db import session_scope
 
 ROOT = Path(__file__).resolve().parents[2]
 
+# Slow: a real bwv process per command.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def db(tmp_path: Path) -> Path:

@@ -17,6 +17,9 @@ from bwv.cli import main
 
 BWV = [sys.executable, "-c", "from bwv.cli import run; run()"]
 
+# Slow: real bwv processes over ingested media.
+pytestmark = pytest.mark.slow
+
 
 def bwv(db: Path, *args: str, stdout: object = subprocess.PIPE) -> subprocess.CompletedProcess[str]:
     return subprocess.run(

@@ -27,6 +27,9 @@ from bwv.cli import main
 ROOT = Path(__file__).resolve().parents[2]
 BWV = [sys.executable, "-c", "from bwv.cli import run; run()"]
 
+# Slow: real bwv processes killed mid-export.
+pytestmark = pytest.mark.slow
+
 
 def run(db: Path, *args: str) -> tuple[int, str]:
     """In-process `bwv`; the output holds standard output and error together."""

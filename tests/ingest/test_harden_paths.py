@@ -19,6 +19,9 @@ ROOT = Path(__file__).resolve().parents[2]
 GOOD = ROOT / "sample_media" / "X60390009_20240220_101500.mkv"
 OTHER = ROOT / "sample_media" / "X60390010_20240305_183000.mov"
 
+# Slow: real bwv processes, some as another user.
+pytestmark = pytest.mark.slow
+
 
 def ingest(db: Path, *args: object) -> subprocess.CompletedProcess[str]:
     """The real `bwv ingest` in a child process, with a deadline: a hang fails the test."""
