@@ -194,11 +194,11 @@ def session_user(token: str | None, *, engine: Engine) -> SignedIn | None:
     )
     with read_scope(engine) as session:
         found = session.exec(query).first()
-    if found is None or found[0].disabled or found[1].expires_at <= utc_now():
-        return None
-    user, web = found
-    assert user.id is not None
-    return SignedIn(user.id, user.name, user.role, web.csrf_token)
+        if found is None or found[0].disabled or found[1].expires_at <= utc_now():
+            return None
+        user, web = found
+        assert user.id is not None
+        return SignedIn(user.id, user.name, user.role, web.csrf_token)
 
 
 def sign_out(token: str | None, *, engine: Engine) -> None:

@@ -181,6 +181,7 @@ def clip_extras(engine: Engine, clip_id: int) -> dict[str, Any]:
         examples = session.exec(select(Example).where(Example.clip_id == clip_id)).all()
         links = session.exec(select(ClipLink).where(ClipLink.clip_id == clip_id)).all()
         thumb = _thumbnail(session, clip_id)
+        session.expunge_all()  # handed to the template after the snapshot ends
     return {"review": review, "examples": list(examples), "links": list(links),
             "has_thumbnail": thumb is not None}  # fmt: skip
 
@@ -201,9 +202,9 @@ def _thumbnail(session: Session, clip_id: int) -> Derivative | None:
 def thumbnail(engine: Engine, clip_id: int) -> bytes:
     with read_scope(engine) as session:
         found = _thumbnail(session, clip_id)
-    if found is None or found.content is None:
-        raise NotFound(f"clip {clip_id} has no thumbnail")
-    return found.content
+        if found is None or found.content is None:
+            raise NotFound(f"clip {clip_id} has no thumbnail")
+        return found.content
 
 
 @dataclass(frozen=True)
@@ -282,6 +283,7 @@ def examples(engine: Engine, practice: str = "", tag: str = "") -> list[Example]
         query = query.where(Example.practice == practice)
     with read_scope(engine) as session:
         found = list(session.exec(query).all())
+        session.expunge_all()
     return [e for e in found if not tag or tag in e.tags.split(",")]
 
 
