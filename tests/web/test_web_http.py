@@ -32,8 +32,15 @@ def client_for(site: Site, role: str | None) -> tuple[TestClient, str]:
         return client, ""
     answer = client.post("/login", data={"name": role, "password": PASSWORD})
     assert answer.status_code == 303, answer.text
-    return client, csrf_of(client.get("/examples" if role == "trainer" else "/admin/users"
-                                      if role == "admin" else "/incidents").text)  # fmt: skip
+    return client, csrf_of(
+        client.get(
+            "/examples"
+            if role == "trainer"
+            else "/admin/users"
+            if role == "admin"
+            else "/incidents"
+        ).text
+    )
 
 
 def routes(site: Site) -> list[tuple[str, str, dict[str, str]]]:
@@ -57,7 +64,7 @@ def routes(site: Site) -> list[tuple[str, str, dict[str, str]]]:
             "POST",
             "/examples",
             {"clip_id": str(c), "start_s": "1", "end_s": "2", "practice": "good"},
-        ),  # fmt: skip
+        ),
         ("POST", f"/examples/{p}/approve", {}),
         ("POST", "/admin/users", {"name": "new", "role": "trainer", "password": PASSWORD}),
     ]
@@ -83,7 +90,7 @@ EXPECTED = {
         403,
         403,
         403,
-    ],  # fmt: skip
+    ],
     "inspector": [
         200,
         200,
@@ -102,7 +109,7 @@ EXPECTED = {
         303,
         303,
         403,
-    ],  # fmt: skip
+    ],
     "trainer": [
         403,
         403,
@@ -121,7 +128,7 @@ EXPECTED = {
         303,
         403,
         403,
-    ],  # fmt: skip
+    ],
     "admin": [
         403,
         403,
@@ -140,7 +147,7 @@ EXPECTED = {
         403,
         403,
         303,
-    ],  # fmt: skip
+    ],
 }
 
 
@@ -175,16 +182,22 @@ def test_a_post_without_the_csrf_token_is_refused(site: Site) -> None:
     assert wrong.status_code == 403
     assert "No child's voice" not in client.get(f"/clips/{site.clip_id}").text
     assert "Not reviewed" in client.get(f"/clips/{site.clip_id}").text
-    header = client.post(f"/clips/{site.clip_id}/review", data=form,
-                         headers={"X-CSRF-Token": token})  # fmt: skip
+    header = client.post(
+        f"/clips/{site.clip_id}/review", data=form, headers={"X-CSRF-Token": token}
+    )
     assert header.status_code == 303  # htmx sends it as a header
 
 
 def test_the_review_decision_changes_the_incident_verdict(site: Site) -> None:
     client, token = client_for(site, "inspector")
     assert 'id="verdict">needs_review' in client.get("/incidents/INC-1").text
-    form = {"decision": "heard", "start_s": "6", "end_s": "9", "reason": "girl speaks",
-            "csrf_token": token}  # fmt: skip
+    form = {
+        "decision": "heard",
+        "start_s": "6",
+        "end_s": "9",
+        "reason": "girl speaks",
+        "csrf_token": token,
+    }
     assert client.post(f"/clips/{site.clip_id}/review", data=form).status_code == 303
     assert 'id="verdict">compliant' in client.get("/incidents/INC-1").text
     assert (
@@ -197,9 +210,11 @@ def test_the_review_decision_changes_the_incident_verdict(site: Site) -> None:
 
 def test_bad_review_input_is_a_clear_400_and_nothing_changes(site: Site) -> None:
     client, token = client_for(site, "inspector")
-    for form in ({"decision": "heard", "start_s": "abc", "end_s": "2", "reason": "r"},
-                 {"decision": "heard", "start_s": "1", "end_s": "999", "reason": "r"},
-                 {"decision": "maybe", "reason": "r"}):  # fmt: skip
+    for form in (
+        {"decision": "heard", "start_s": "abc", "end_s": "2", "reason": "r"},
+        {"decision": "heard", "start_s": "1", "end_s": "999", "reason": "r"},
+        {"decision": "maybe", "reason": "r"},
+    ):
         answer = client.post(f"/clips/{site.clip_id}/review", data={**form, "csrf_token": token})
         assert answer.status_code == 400 and "Traceback" not in answer.text
     assert "Not reviewed" in client.get(f"/clips/{site.clip_id}").text

@@ -35,17 +35,35 @@ def build_site(engine: Engine, folder: Path, notes: str = "") -> Site:
     media.chmod(0o444)
     with session_scope(engine) as session:
         standard_incident(session)
-        clip_id = add_clip(session, serial="CAM1", start="2024-01-16T10:00:10", seconds=20,
-                           speech=12, child=0.0)  # fmt: skip
+        clip_id = add_clip(
+            session, serial="CAM1", start="2024-01-16T10:00:10", seconds=20, speech=12, child=0.0
+        )
         clip = session.get(Clip, clip_id)
         assert clip is not None
         clip.path, clip.file_name = str(media), media.name
         session.add(clip)
         for start, text, p in ((0.5, "Hello, can you tell me", 0.2), (6.0, "He shouted", 0.6)):
-            session.add(TranscriptSegment(clip_id=clip_id, start_s=start, end_s=start + 4,
-                                          text=text, confidence=-0.2, child_probability=p))  # fmt: skip
-        approved = Example(clip_id=clip_id, start_s=6, end_s=10, practice="good", tags="rapport",
-                           notes=notes, actor="t1", approved_by="i1", approved_at=utc_now())  # fmt: skip
+            session.add(
+                TranscriptSegment(
+                    clip_id=clip_id,
+                    start_s=start,
+                    end_s=start + 4,
+                    text=text,
+                    confidence=-0.2,
+                    child_probability=p,
+                )
+            )
+        approved = Example(
+            clip_id=clip_id,
+            start_s=6,
+            end_s=10,
+            practice="good",
+            tags="rapport",
+            notes=notes,
+            actor="t1",
+            approved_by="i1",
+            approved_at=utc_now(),
+        )
         pending = Example(clip_id=clip_id, start_s=1, end_s=3, practice="poor", actor="t1")
         session.add_all([approved, pending])
         session.flush()
