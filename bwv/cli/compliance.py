@@ -203,6 +203,9 @@ def _print_demo(result: Any, summary: str) -> None:
     click.echo(summary)
     click.echo(f"JSON report: {result.json_path}")
     click.echo(f"HTML report: {result.report_path}")
+    if result.admin_password:
+        click.echo(f"Web app user: admin, password {result.admin_password} (shown only now)")
+    click.echo(f"Web app: bwv --db {result.database} serve   (then open http://127.0.0.1:8000/)")
 
 
 COMMANDS: list[click.Command] = [

@@ -49,6 +49,7 @@ class DemoResult:
     skipped: int
     failed: int
     report: Report
+    admin_password: str | None = None  # printed once; None when the admin already existed
 
 
 def run_demo(
@@ -69,6 +70,7 @@ def run_demo(
     decide_link(clip, incident, action="link", reason=reason, engine=engine, actor=actor)
     report = build_report(engine=engine, actor=actor, period=Period())
     report_path, json_path = _write_reports(report, folder)
+    password = _demo_admin(engine, actor)
     return DemoResult(
         folder=folder,
         database=database,
@@ -79,7 +81,23 @@ def run_demo(
         skipped=ingested.skipped,
         failed=ingested.failed,
         report=report,
+        admin_password=password,
     )
+
+
+def _demo_admin(engine: Engine, actor: str) -> str | None:
+    """An `admin` for `bwv serve` with a random password, shown once and stored hashed."""
+    import secrets
+
+    from bwv.core.errors import BwvError
+    from bwv.services.users import add_user
+
+    password = secrets.token_urlsafe(12)
+    try:
+        add_user("admin", "admin", password, engine=engine, actor=actor)
+    except BwvError:
+        return None  # a demo folder used again keeps its admin
+    return password
 
 
 def _check_media(media: Path) -> None:
