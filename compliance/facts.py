@@ -24,6 +24,7 @@ from bwv.core.models import (
     ClipLink,
     Incident,
     Officer,
+    VoiceReview,
 )
 from compliance.linking import AssignmentIndex, load_assignments
 from compliance.policy import Policy
@@ -65,6 +66,18 @@ class AttendanceFacts:
 
 
 @dataclass(slots=True)
+class ReviewFacts:
+    """A person's finding on a clip's child voice (heard or not_heard), who, when, why."""
+
+    decision: str
+    start_s: float | None
+    end_s: float | None
+    reason: str
+    actor: str
+    decided_at: datetime
+
+
+@dataclass(slots=True)
 class ClipFacts:
     clip_id: int
     file_name: str
@@ -75,7 +88,8 @@ class ClipFacts:
     ended_at: datetime | None  # None when unreadable and of unknown length
     audio_state: str | None
     speech_seconds: float
-    child_speech_seconds: float
+    child_speech_seconds: float  # the classifier's, at the policy's threshold
+    review: ReviewFacts | None = None
 
     @property
     def readable(self) -> bool:
@@ -189,6 +203,7 @@ def _attendance(session: Session, chosen: Any) -> list[tuple[str, AttendanceFact
 
 def _links(session: Session, chosen: Any, policy: Policy) -> list[tuple[str, LinkFacts]]:
     link, clip = ClipLink.__table__, Clip.__table__  # type: ignore[attr-defined]
+    review = VoiceReview.__table__  # type: ignore[attr-defined]
     query = select(
         link.c.incident_ref,
         link.c.officer_id,
@@ -197,12 +212,27 @@ def _links(session: Session, chosen: Any, policy: Policy) -> list[tuple[str, Lin
         link.c.source,
         *_clip_columns(clip),
         child_seconds_sql(clip.c.id, policy.child_probability_threshold),
-    ).join_from(link, clip, link.c.clip_id == clip.c.id)
+        *_review_columns(review.c),
+    )
+    query = query.join_from(link, clip, link.c.clip_id == clip.c.id).outerjoin(
+        review, review.c.clip_id == clip.c.id
+    )
     rows = session.execute(_only(query, link.c.incident_ref, chosen)).all()
     return [
         (row[0], LinkFacts(_clip_facts(row[5:]), row[1], row[2], bool(row[3]), row[4]))
         for row in rows
     ]
+
+
+def _review_columns(r: Any) -> list[Any]:
+    return [r.decision, r.start_s, r.end_s, r.reason, r.actor, raw(r.decided_at)]
+
+
+def _review(row: Any) -> ReviewFacts | None:
+    decision, start, end, reason, actor, decided = row
+    if decision is None:
+        return None
+    return ReviewFacts(decision, start, end, reason, actor, _naive(decided))
 
 
 def _clip_columns(clip: Any) -> list[Any]:
@@ -237,6 +267,7 @@ def _clip_facts(row: Any) -> ClipFacts:
         audio_state=audio,
         speech_seconds=speech or 0.0,
         child_speech_seconds=round(child or 0.0, 3),
+        review=_review(row[11:17]),
     )
 
 

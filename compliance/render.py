@@ -18,8 +18,9 @@ from bwv.core.csvsafe import write_csv
 from bwv.core.textsafe import printable
 from bwv.core.timeutil import as_utc, iso_z, local_zone
 from compliance.consistency import ConsistencyView, GroupStats
-from compliance.report import IncidentDetail, Report, summary
-from compliance.verdicts import FINDINGS, Finding, IncidentVerdict, Reason
+from compliance.facts import ReviewFacts
+from compliance.report import IncidentDetail, Report, reviewed_clips, summary
+from compliance.verdicts import FINDINGS, REVIEW_CODES, Finding, IncidentVerdict, Reason
 
 
 def _local(moment: datetime | str) -> datetime:
@@ -87,6 +88,26 @@ def describe_finding(finding: Finding) -> str:
     )
 
 
+def describe_review(clip_id: int, review: ReviewFacts) -> str:
+    """A person's review in words: what they heard, where, who, when and why."""
+    span = ""
+    if review.start_s is not None and review.end_s is not None:
+        span = f" at {review.start_s:g}-{review.end_s:g} s"
+    what = "child's voice heard" if review.decision == "heard" else "no child's voice"
+    return (
+        f"clip {clip_id}: {what}{span} (reviewed by {review.actor}, "
+        f"{local_time(review.decided_at, seconds=False)}: {review.reason})"
+    )
+
+
+def review_items(v: IncidentVerdict) -> list[tuple[str, str]]:
+    """(evidence code, words) for each reviewed clip of the incident."""
+    return [
+        (REVIEW_CODES[review.decision], describe_review(clip_id, review))
+        for clip_id, review in reviewed_clips(v)
+    ]
+
+
 def percent(rate: float | None) -> str:
     return "-" if rate is None else f"{rate * 100:.0f}%"
 
@@ -110,6 +131,8 @@ def render_table(report: Report) -> str:
 
 def _table_row(v: IncidentVerdict) -> list[str]:
     reasons = ",".join(r.code for r in v.reasons) or ("-" if v.applicable else v.applicability)
+    reviewed = [f"{code}(clip {clip_id})" for code, clip_id in _review_codes(v)]
+    reasons = " ".join([reasons, *reviewed])
     findings = ", ".join(f"{f.officer_id} {f.code}" for f in v.findings) or "-"
     return [
         v.verdict,
@@ -133,9 +156,13 @@ def summary_line(report: Report) -> str:
     )
 
 
+def _review_codes(v: IncidentVerdict) -> list[tuple[str, int]]:
+    return [(REVIEW_CODES[review.decision], clip_id) for clip_id, review in reviewed_clips(v)]
+
+
 CSV_HEADER = [
     "incident_ref", "type", "reported_at", "location", "child_contact", "child_ages",
-    "verdict", "reasons", "officer_findings", "clip_ids", "evidence", "notes",
+    "verdict", "reasons", "officer_findings", "clip_ids", "evidence", "notes", "reviews",
 ]  # fmt: skip
 
 
@@ -159,6 +186,7 @@ def _csv_row(v: IncidentVerdict) -> list[Any]:
         ";".join(str(link.clip.clip_id) for link in v.evidence.links),
         " ".join(evidence) if v.applicable else v.applicability,
         incident.notes,
+        " ".join(f"{code}: {words}" for code, words in review_items(v)),
     ]
 
 
@@ -220,6 +248,7 @@ def render_incident(detail: IncidentDetail) -> str:
         f"Verdict: {v.verdict}",
     ]
     lines += [f"  {r.code}: {describe_reason(r)}" for r in v.reasons]
+    lines += [f"  {code}: {words}" for code, words in review_items(v)]
     lines += ["", "Attendance:", *_attendance_lines(detail)]
     lines += ["", "Linked clips:", *_clip_lines(v)]
     lines += ["", "Officer findings:"]

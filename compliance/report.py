@@ -33,6 +33,7 @@ from compliance.facts import (
     LinkFacts,
     OfficerFacts,
     Period,
+    ReviewFacts,
     UnassignedClip,
     load_evidence,
     load_officers,
@@ -44,6 +45,7 @@ from compliance.tally import Tally
 from compliance.verdicts import (
     FINDINGS,
     REASONS,
+    REVIEW_CODES,
     VERDICTS,
     AttendanceOutcome,
     IncidentVerdict,
@@ -237,6 +239,39 @@ def report_incident_json(verdict: IncidentVerdict) -> dict[str, Any]:
             {"officer_id": f.officer_id, "code": f.code, **f.evidence} for f in verdict.findings
         ],
         "clips": [_clip_json(link) for link in verdict.evidence.links],
+        "reviews": reviews_json(verdict),
+    }
+
+
+def reviewed_clips(verdict: IncidentVerdict) -> list[tuple[int, ReviewFacts]]:
+    """The incident's linked clips a person reviewed, once each, in start order."""
+    seen: dict[int, ReviewFacts] = {}
+    for link in verdict.evidence.links:
+        if link.clip.review is not None:
+            seen.setdefault(link.clip.clip_id, link.clip.review)
+    return list(seen.items())
+
+
+def reviews_json(verdict: IncidentVerdict) -> list[dict[str, Any]]:
+    """Each review as its evidence code with the clip, span, reason, who and when."""
+    return [
+        {"code": REVIEW_CODES[review.decision], "clip_id": clip_id, **_review_fields(review)}
+        for clip_id, review in reviewed_clips(verdict)
+    ]
+
+
+def review_json(review: ReviewFacts | None) -> dict[str, Any] | None:
+    return None if review is None else _review_fields(review)
+
+
+def _review_fields(review: ReviewFacts) -> dict[str, Any]:
+    return {
+        "decision": review.decision,
+        "start_s": review.start_s,
+        "end_s": review.end_s,
+        "reason": review.reason,
+        "actor": review.actor,
+        "decided_at": review.decided_at,
     }
 
 
@@ -297,6 +332,7 @@ def _clip_json(link: LinkFacts) -> dict[str, Any]:
         "link_source": link.source,
         "ambiguous": link.ambiguous,
         "overlap_s": link.overlap_s,
+        "child_voice_review": review_json(clip.review),
     }
 
 

@@ -26,6 +26,7 @@ from compliance.render import (
     describe_reason,
     local_time,
     percent,
+    review_items,
     seconds,
     summary_line,
 )
@@ -176,6 +177,7 @@ def _incident_row(v: IncidentVerdict) -> str:
     reasons = [(r.code, describe_reason(r)) for r in v.reasons]
     if not v.applicable:
         reasons = [("", v.applicability)]
+    reasons += review_items(v)
     findings = [(f.code, describe_finding(f)) for f in v.findings]
     return (
         f"<tr><td><strong>{esc(incident.incident_ref)}</strong>"

@@ -43,6 +43,9 @@ REASON_VERDICT = {
 }
 REASONS = tuple(REASON_VERDICT)
 FINDINGS = ("NOT_RECORDING", "LATE_START", "EARLY_STOP", "NO_CAMERA")
+HEARD, NOT_HEARD = "heard", "not_heard"
+# Evidence codes of a person's review of a clip, listed with every incident it touches.
+REVIEW_CODES = {HEARD: "REVIEWED_CHILD_VOICE_HEARD", NOT_HEARD: "REVIEWED_NO_CHILD_VOICE"}
 
 
 @dataclass(slots=True)
@@ -132,16 +135,30 @@ def incident_reason(item: IncidentEvidence, policy: Policy) -> Reason | None:
     readable = [clip for clip in clips if clip.readable]
     if not readable:
         return Reason("FOOTAGE_UNREADABLE", _unreadable_evidence(clips))
+    if heard_by_reviewer(readable):
+        return None  # a person heard the child, whatever the audio facts or classifier say
     audible = [clip for clip in readable if clip.audio_state == "present"]
     if not audible:
         return Reason("NO_AUDIO", _audio_evidence(readable, clips))
     speech = sum(clip.speech_seconds for clip in audible)
     if speech <= 0:
         return Reason("NO_SPEECH", {"clip_ids": _ids(audible), "speech_seconds": 0.0})
-    child = sum(clip.child_speech_seconds for clip in audible)
+    child = sum(child_seconds(clip) for clip in audible)
     if child < policy.min_child_speech_s:
         return Reason("CHILD_VOICE_NOT_DETECTED", _child_evidence(audible, speech, child, policy))
     return None
+
+
+def heard_by_reviewer(clips: list[ClipFacts]) -> bool:
+    """A person heard the child in one of these clips: that settles capture either way."""
+    return any(clip.review is not None and clip.review.decision == HEARD for clip in clips)
+
+
+def child_seconds(clip: ClipFacts) -> float:
+    """The classifier's child seconds, unless a person found no child's voice in the clip."""
+    if clip.review is not None and clip.review.decision == NOT_HEARD:
+        return 0.0
+    return clip.child_speech_seconds
 
 
 def _distinct_clips(links: list[LinkFacts]) -> list[ClipFacts]:
@@ -190,6 +207,9 @@ def _child_evidence(
         "child_speech_seconds": round(child, 1),
         "min_child_speech_s": policy.min_child_speech_s,
         "child_probability_threshold": policy.child_probability_threshold,
+        "reviewed_no_child_voice_clip_ids": [
+            c.clip_id for c in audible if c.review is not None and c.review.decision == NOT_HEARD
+        ],
     }
 
 
@@ -207,7 +227,8 @@ def _attendance(
     )
     first = next((clip for clip in own if clip.started_at is not None), None)  # sorted by start
     delay = _seconds(first.started_at, arrived) if first else None
-    child = sum(clip.child_speech_seconds for clip in own if clip.audio_state == "present")
+    child = sum(child_seconds(clip) for clip in own if clip.audio_state == "present")
+    captured = bool(own) and (child >= policy.min_child_speech_s or heard_by_reviewer(own))
     return AttendanceOutcome(
         officer,
         arrived,
@@ -215,7 +236,7 @@ def _attendance(
         held,
         [clip.clip_id for clip in own],
         bool(own),
-        bool(own) and child >= policy.min_child_speech_s,
+        captured,
         delay,
         officer_findings(attendance, own, (first, delay), held, policy),
     )

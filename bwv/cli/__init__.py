@@ -19,6 +19,7 @@ import click
 from bwv.cli import compliance as cli_compliance
 from bwv.cli import custody as cli_custody
 from bwv.cli import voice as cli_voice
+from bwv.cli import web as cli_web
 from bwv.cli.common import (
     AppContext,
     BwvGroup,
@@ -220,6 +221,6 @@ def transcript(app: AppContext, clip: str, fmt: str, policy_path: Path | None) -
     )
 
 
-for _module in (cli_compliance, cli_voice, cli_custody):
+for _module in (cli_compliance, cli_voice, cli_custody, cli_web):
     for _command in _module.COMMANDS:
         main.add_command(_command)

@@ -85,6 +85,41 @@ def _decision_command(action: str) -> click.Command:
     return command
 
 
+@click.command("review", short_help="Record whether a child's voice is heard in a clip.")
+@click.argument("clip")
+@click.argument("decision", type=click.Choice(["heard", "not_heard"]))
+@click.option("--start", type=float, metavar="SECONDS", help="Where the child is heard (heard).")
+@click.option("--end", type=float, metavar="SECONDS", help="Where the child stops (heard).")
+@click.option("--reason", required=True, help="Why (recorded with your name in the audit).")
+@pass_app
+def review_command(
+    app: AppContext,
+    clip: str,
+    decision: str,
+    start: float | None,
+    end: float | None,
+    reason: str,
+) -> None:
+    """Record that a child's voice is heard in CLIP (with --start and --end) or not_heard.
+
+    The review overrides the classifier for the clip in every verdict and report, replaces
+    any earlier review of the clip, and survives re-ingest and relinking.
+    """
+    from bwv.services.reviewing import record_review
+
+    result = record_review(
+        clip, decision, span=(start, end), reason=reason, engine=app.engine, actor=app.actor
+    )
+    span = f" at {start:g}-{end:g} s" if start is not None and end is not None else ""
+    replaced = f" (replacing {result.previous})" if result.previous else ""
+    click.echo(
+        f"Recorded review by {app.actor}: clip {result.clip_id} ({result.file_name}) "
+        f"{decision}{span}{replaced}."
+    )
+    if result.incident_refs:
+        click.echo(f"Verdicts of {', '.join(result.incident_refs)} now follow it.")
+
+
 @click.command("incident", short_help="Show an incident's attendance, clips and verdict.")
 @click.argument("ref")
 @json_option
@@ -171,12 +206,16 @@ def _print_demo(result: Any, summary: str) -> None:
     click.echo(summary)
     click.echo(f"JSON report: {result.json_path}")
     click.echo(f"HTML report: {result.report_path}")
+    if result.admin_password:
+        click.echo(f"Web app user: admin, password {result.admin_password} (shown only now)")
+    click.echo(f"Web app: bwv --db {result.database} serve   (then open http://127.0.0.1:8000/)")
 
 
 COMMANDS: list[click.Command] = [
     import_command,
     _decision_command("link"),
     _decision_command("unlink"),
+    review_command,
     incident_command,
     report_command,
     demo_command,

@@ -22,3 +22,11 @@ class ImportRejected(BwvError):
         self.problems = problems
         self.total = total if total is not None else len(problems)
         super().__init__("\n".join(problems))
+
+
+class AccessDenied(BwvError):
+    """The signed-in user's role may not do this, or the thing is not yet released to it."""
+
+
+class LoginRefused(BwvError):
+    """Wrong name or password, a disabled user, or one locked after failed attempts."""

@@ -217,3 +217,59 @@ class AuditEvent(SQLModel, table=True):
     details: str = Field(default="{}", sa_type=Text)
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64, unique=True)
+
+
+class VoiceReview(SQLModel, table=True):
+    """A person's finding on whether a child's voice is heard in a clip.
+
+    It overrides the classifier either way, replaces any earlier review of the clip, and
+    outlives re-ingest and every recomputation, like a manual link.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    clip_id: int = Field(foreign_key="clip.id", index=True, unique=True)
+    decision: str = Field(max_length=16)  # heard | not_heard
+    start_s: float | None = None  # the span where the child is heard (heard only)
+    end_s: float | None = None
+    reason: str = Field(sa_type=Text)
+    actor: str
+    decided_at: datetime = _time(default_factory=utc_now)
+
+
+class User(SQLModel, table=True):
+    """Someone who may sign in to `bwv serve`, with one role."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True, max_length=64)
+    role: str = Field(max_length=24)  # evidence_officer | inspector | trainer | admin
+    password_hash: str
+    disabled: bool = False
+    failed_logins: int = 0
+    locked_until: datetime | None = _time(default=None)
+    created_at: datetime = _time(default_factory=utc_now)
+
+
+class WebSession(SQLModel, table=True):
+    """A signed-in browser: only the SHA-256 of its cookie is stored, never the cookie."""
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime = _time(default_factory=utc_now)
+    expires_at: datetime = _time()
+
+
+class Example(SQLModel, table=True):
+    """A span a trainer keeps as an example of good or poor practice."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    clip_id: int = Field(foreign_key="clip.id", index=True)
+    start_s: float
+    end_s: float
+    practice: str = Field(max_length=8)  # good | poor
+    tags: str = ""  # separated by ','
+    notes: str = Field(default="", sa_type=Text)
+    actor: str
+    created_at: datetime = _time(default_factory=utc_now)
+    approved_by: str | None = None
+    approved_at: datetime | None = _time(default=None)

@@ -17,10 +17,17 @@ from bwv.core.errors import ImportRejected, NotFound
 from bwv.core.models import Incident
 from bwv.core.timeutil import checked_zone
 from compliance import decisions, importer
+from compliance.facts import Period
 from compliance.linking import recompute_links
 from compliance.output import ReportRequest, produce_report
 from compliance.policy import load_policy
-from compliance.report import IncidentDetail, Report, judge_incident, report_details
+from compliance.report import (
+    IncidentDetail,
+    Report,
+    build_report,
+    judge_incident,
+    report_details,
+)
 
 
 def import_file(kind: str, path: Path, *, engine: Engine, actor: str) -> importer.ImportResult:
@@ -96,6 +103,14 @@ def report(request: ReportRequest, *, engine: Engine, actor: str) -> tuple[Repor
     built, rendered = produce_report(request, engine=engine)
     audit_report(built, engine=engine, actor=actor)
     return built, rendered
+
+
+def verdicts_report(*, engine: Engine, actor: str, period: Period | None = None) -> Report:
+    """Every incident's verdict object in `period` (default all), for the renderings that
+    need them (HTML, CSV); giving it out is audited."""
+    built = build_report(engine=engine, period=period or Period())
+    audit_report(built, engine=engine, actor=actor)
+    return built
 
 
 def audit_report(built: Report, *, engine: Engine, actor: str) -> None:

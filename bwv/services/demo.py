@@ -20,11 +20,10 @@ from sqlalchemy import Engine
 from bwv.core import audit
 from bwv.core.db import database_url, get_engine, session_scope
 from bwv.core.errors import BwvError
-from bwv.services.compliance import audit_report, decide_link, import_file
-from compliance.facts import Period
+from bwv.services.compliance import decide_link, import_file, verdicts_report
 from compliance.importer import KINDS, ImportResult
 from compliance.output import contract_json
-from compliance.report import Report, build_report, report_json
+from compliance.report import Report, report_json
 from compliance.report_html import render_html
 
 if TYPE_CHECKING:
@@ -49,6 +48,7 @@ class DemoResult:
     skipped: int
     failed: int
     report: Report
+    admin_password: str | None = None  # printed once; None when the admin already existed
 
 
 def run_demo(
@@ -67,9 +67,9 @@ def run_demo(
     ingested = _ingest(media, engine, actor, workers)
     clip, incident, reason = MANUAL_LINK
     decide_link(clip, incident, action="link", reason=reason, engine=engine, actor=actor)
-    report = build_report(engine=engine, period=Period())
-    audit_report(report, engine=engine, actor=actor)
+    report = verdicts_report(engine=engine, actor=actor)
     report_path, json_path = _write_reports(report, folder)
+    password = _demo_admin(engine, actor)
     return DemoResult(
         folder=folder,
         database=database,
@@ -80,7 +80,23 @@ def run_demo(
         skipped=ingested.skipped,
         failed=ingested.failed,
         report=report,
+        admin_password=password,
     )
+
+
+def _demo_admin(engine: Engine, actor: str) -> str | None:
+    """An `admin` for `bwv serve` with a random password, shown once and stored hashed."""
+    import secrets
+
+    from bwv.core.errors import BwvError
+    from bwv.services.users import add_user
+
+    password = secrets.token_urlsafe(12)
+    try:
+        add_user("admin", "admin", password, engine=engine, actor=actor)
+    except BwvError:
+        return None  # a demo folder used again keeps its admin
+    return password
 
 
 def _check_media(media: Path) -> None:

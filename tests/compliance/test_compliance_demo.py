@@ -65,3 +65,16 @@ def test_demo_can_run_again_in_the_same_folder(demo: tuple[Path, str, int]) -> N
     again = CliRunner().invoke(main, ["--actor", "tester", "demo", "--out", str(out)])
     assert again.exit_code == 0, again.output
     assert "Catalogued 0 clips (0 unreadable, 8 already catalogued)" in again.output
+
+
+def test_demo_makes_an_admin_whose_password_is_printed_once(demo: tuple[Path, str, int]) -> None:
+    from bwv.core.db import database_url, get_engine
+    from bwv.services.users import sign_in
+
+    out, output, _code = demo
+    line = next(x for x in output.splitlines() if x.startswith("Web app user: admin"))
+    password = line.split("password ", 1)[1].split(" ", 1)[0]
+    assert f"bwv --db {out / 'bwv.db'} serve" in output
+    engine = get_engine(database_url(str(out / "bwv.db")))
+    assert sign_in("admin", password, engine=engine).user.role == "admin"
+    assert password not in (out / "bwv.db").read_bytes().decode("latin-1")  # stored hashed

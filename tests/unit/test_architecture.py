@@ -21,7 +21,8 @@ ALLOWED: dict[str, set[str]] = {
     "compliance": {"bwv.core"},
     "bwv.custody": {"bwv.core"},
     "bwv.services": {"bwv.core", "bwv.custody", "ingest", "compliance"},
-    "bwv.cli": {"bwv.core", "bwv.custody", "bwv.services", "ingest", "compliance"},
+    "bwv.cli": {"bwv.core", "bwv.custody", "bwv.services", "ingest", "compliance", "bwv.web"},
+    "bwv.web": {"bwv.core", "bwv.services", "bwv.custody", "ingest", "compliance"},
     "bwv": {"bwv.core"},  # bwv/__init__.py: the version only
 }
 
@@ -106,3 +107,13 @@ def test_the_rule_itself_tells_upward_from_downward(
     own, other = layer(source), layer(target)
     assert own is not None and other is not None
     assert (other == own or other in ALLOWED[own]) is allowed
+
+
+def test_only_the_cli_imports_the_web_shell() -> None:
+    users = {
+        str(path.relative_to(ROOT))
+        for path in sources()
+        for _line, target in imports(path)
+        if layer(target) == "bwv.web" and layer(module_name(path)) not in ("bwv.web", "bwv.cli")
+    }
+    assert users == set()

@@ -1,0 +1,152 @@
+"""Benchmark: page latency of `bwv serve` on the force-sized synthetic catalogue.
+
+The catalogue is bench/report.py's (100,000 incidents, 300,000 clips, 1,000 officers;
+`generate` is reused from there). A real `bwv serve` process is started on 127.0.0.1,
+and 20 concurrent clients (httpx, each signed in) ask for the incidents list, an
+incident page and a clip page; p50 and p95 latency of each are printed beside the time
+of `bwv report --format json` on the same catalogue, measured in the same run. The
+first incidents list judges the whole catalogue (kept until it changes) and is printed
+on its own. Goal from the issue: p95 under 300 ms.
+
+    .venv/bin/python bench/web.py                 # full size
+    .venv/bin/python bench/web.py --scale 0.1     # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from statistics import quantiles
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).parent))
+from report import Sizes, _bwv, _link, generate
+
+from bwv.core.db import database_url, get_engine
+from bwv.services.users import add_user
+
+CLIENTS = 20
+PASSWORD = "benchmark password"
+
+
+def main() -> None:
+    args = _arguments()
+    sizes = Sizes(int(100_000 * args.scale), int(300_000 * args.scale),
+                  max(20, int(1_000 * args.scale)))  # fmt: skip
+    folder = Path(tempfile.mkdtemp(prefix="bwv-bench-web-"))
+    try:
+        run(folder, sizes, args.requests)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=1.0, help="1.0 = 100k incidents")
+    parser.add_argument("--requests", type=int, default=10, help="per client and page")
+    return parser.parse_args()
+
+
+def run(folder: Path, sizes: Sizes, requests: int) -> None:
+    database = folder / "bench.db"
+    engine = get_engine(database_url(str(database)))
+    generate(engine, sizes, random.Random(7))
+    _link(engine)
+    add_user("bench", "evidence_officer", PASSWORD, engine=engine, actor="bench")
+    print(f"cores: {os.cpu_count()}  {sizes.incidents:,} incidents, {sizes.clips:,} clips")
+    report_s = _cli_report(database, folder)
+    port = _free_port()
+    server = subprocess.Popen([_bwv(), "--db", str(database), "serve", "--port", str(port)])
+    try:
+        _wait_for(port)
+        _measure(f"http://127.0.0.1:{port}", requests, report_s)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _cli_report(database: Path, folder: Path) -> float:
+    command = [_bwv(), "--db", str(database), "--actor", "bench", "report", "--format", "json",
+               "--output", str(folder / "report.json")]  # fmt: skip
+    began = time.perf_counter()
+    subprocess.run(command, capture_output=True, check=False)
+    return time.perf_counter() - began
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_for(port: int) -> None:
+    for _ in range(600):
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise SystemExit("bwv serve did not start")
+
+
+def _client(base: str) -> httpx.Client:
+    client = httpx.Client(base_url=base, follow_redirects=False, timeout=120)
+    answer = client.post("/login", data={"name": "bench", "password": PASSWORD})
+    if answer.status_code != 303:
+        raise SystemExit(f"login failed: {answer.status_code}")
+    return client
+
+
+def _measure(base: str, requests: int, report_s: float) -> None:
+    first = _client(base)
+    began = time.perf_counter()
+    listing = first.get("/incidents").text
+    first_s = time.perf_counter() - began
+    refs = sorted(set(_between(listing, '<a href="/incidents/', '"')))[:20]
+    clip_ids = list(range(1, 1 + CLIENTS * requests))
+    pages = {
+        "incidents list": lambda i: f"/incidents?page={1 + i % 50}",
+        "incident page": lambda i: f"/incidents/{refs[i % len(refs)]}",
+        "clip page": lambda i: f"/clips/{clip_ids[i % len(clip_ids)]}",
+    }
+    clients = [_client(base) for _ in range(CLIENTS)]
+    print(f"\nbwv report --format json (CLI, same catalogue): {report_s:.2f} s")
+    print(f"first incidents list (judges the whole catalogue): {first_s:.2f} s\n")
+    print(f"{'page':<16} {'requests':>8} {'p50 ms':>8} {'p95 ms':>8}  goal p95 < 300 ms")
+    for name, path in pages.items():
+        times = _concurrently(clients, path, requests)
+        cuts = quantiles(times, n=100)
+        verdict = "ok" if cuts[94] < 300 else "SLOW"
+        print(f"{name:<16} {len(times):>8} {cuts[49]:>8.1f} {cuts[94]:>8.1f}  {verdict}")
+
+
+def _concurrently(clients: list[httpx.Client], path: object, requests: int) -> list[float]:
+    def one_client(index: int) -> list[float]:
+        spent = []
+        for n in range(requests):
+            began = time.perf_counter()
+            answer = clients[index].get(path(index * requests + n))  # type: ignore[operator]
+            spent.append((time.perf_counter() - began) * 1000)
+            if answer.status_code != 200:
+                raise SystemExit(f"{answer.request.url}: {answer.status_code}")
+        return spent
+
+    with ThreadPoolExecutor(len(clients)) as pool:
+        return [t for times in pool.map(one_client, range(len(clients))) for t in times]
+
+
+def _between(text: str, start: str, end: str) -> list[str]:
+    return [part.split(end, 1)[0] for part in text.split(start)[1:]]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,331 @@
+"""What the pages of `bwv serve` show and do: one function per page or action.
+
+The web shell only parses a request, calls one of these and renders the result, so every
+rule (verdicts, child speech, the review decision, link decisions) is the one the CLI
+uses, and every view of a clip, playback, decision and export is audited here with the
+signed-in user as actor. Whole-catalogue verdicts (the incident list, the review queue)
+are judged once and kept until the catalogue changes: judging 100,000 incidents takes
+seconds, a page must take milliseconds.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, func
+from sqlmodel import Session, col, select
+
+from bwv.core import audit
+from bwv.core.child_speech import decision_probability
+from bwv.core.db import read_scope, session_scope
+from bwv.core.errors import AccessDenied, BwvError, NotFound
+from bwv.core.models import (
+    AuditEvent,
+    Clip,
+    ClipLink,
+    Derivative,
+    Example,
+    TranscriptSegment,
+    VoiceReview,
+    utc_now,
+)
+from compliance.facts import Period, load_evidence
+from compliance.policy import Policy, load_policy
+from compliance.verdicts import judge_all
+
+PAGE_SIZE = 50
+PRACTICES = ("good", "poor")
+# Actions that change what a verdict is judged on; views and reports change nothing.
+CHANGES = ("ingest", "import", "link", "unlink", "voice_review", "demo")
+
+
+@dataclass(frozen=True)
+class IncidentRow:
+    incident_ref: str
+    type: str
+    reported_at: datetime  # naive UTC
+    verdict: str
+    reasons: tuple[str, ...]
+    findings: tuple[str, ...]
+    officers: tuple[str, ...]
+    teams: tuple[str, ...]
+    stations: tuple[str, ...]
+    clip_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class IncidentFilter:
+    verdict: str = ""
+    reason: str = ""
+    finding: str = ""
+    officer: str = ""
+    team: str = ""
+    station: str = ""
+    type: str = ""
+    month: str = ""  # YYYY-MM (UTC)
+    since: str = ""  # YYYY-MM-DD (UTC)
+    until: str = ""
+
+    def keeps(self, row: IncidentRow) -> bool:
+        wanted = [
+            (self.verdict, (row.verdict,)), (self.reason, row.reasons),
+            (self.finding, row.findings), (self.officer, row.officers), (self.team, row.teams),
+            (self.station, row.stations), (self.type, (row.type,)),
+        ]  # fmt: skip
+        if any(value and value not in values for value, values in wanted):
+            return False
+        day = row.reported_at.strftime("%Y-%m-%d")
+        if self.month and not day.startswith(self.month):
+            return False
+        return not ((self.since and day < self.since) or (self.until and day >= self.until))
+
+
+@dataclass
+class _Judged:
+    signature: tuple[Any, ...] = ()
+    rows: list[IncidentRow] = field(default_factory=list)
+
+
+_cache: dict[str, _Judged] = {}
+_lock = threading.Lock()
+
+
+def incident_rows(engine: Engine, policy: Policy | None = None) -> list[IncidentRow]:
+    """Every incident's verdict, worst first; judged again only after the catalogue changed."""
+    policy = policy or load_policy(None)
+    key = f"{engine.url}|{policy.source}"
+    with _lock:
+        signature = _signature(engine)
+        judged = _cache.get(key)
+        if judged is None or judged.signature != signature:
+            judged = _Judged(signature, _judge_rows(engine, policy))
+            _cache[key] = judged
+        return judged.rows
+
+
+def _signature(engine: Engine) -> tuple[Any, ...]:
+    with read_scope(engine) as session:
+        changed = select(func.max(AuditEvent.id)).where(col(AuditEvent.action).in_(CHANGES))
+        return (session.exec(changed).one(),)
+
+
+def _judge_rows(engine: Engine, policy: Policy) -> list[IncidentRow]:
+    with read_scope(engine) as session:
+        evidence = load_evidence(session, policy=policy, period=Period())
+    officers = evidence.officers
+    rows = []
+    for v in judge_all(evidence, policy):
+        attending = tuple(a.officer_id for a in v.evidence.attendance)
+        known = [officers[o] for o in attending if o in officers]
+        rows.append(
+            IncidentRow(
+                v.incident.incident_ref, v.incident.type, v.incident.reported_at, v.verdict,
+                tuple(r.code for r in v.reasons), tuple(f.code for f in v.findings), attending,
+                tuple(o.team for o in known), tuple(o.station for o in known),
+                tuple(link.clip.clip_id for link in v.evidence.links),
+            )
+        )  # fmt: skip
+    return rows
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[IncidentRow]
+    total: int
+    page: int
+    pages: int
+
+
+def incidents_page(engine: Engine, wanted: IncidentFilter, page: int) -> Page:
+    kept = [row for row in incident_rows(engine) if wanted.keeps(row)]
+    pages = max(1, -(-len(kept) // PAGE_SIZE))
+    page = min(max(page, 1), pages)
+    start = (page - 1) * PAGE_SIZE
+    return Page(kept[start : start + PAGE_SIZE], len(kept), page, pages)
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    row: IncidentRow
+    clip_id: int | None
+    seek_s: float  # where the segment most likely to be a child's starts
+    child_probability: float | None
+
+
+def review_queue(engine: Engine, page: int) -> tuple[list[QueueItem], Page]:
+    """needs_review incidents, worst first: fewest child seconds heard, then oldest."""
+    listed = incidents_page(engine, IncidentFilter(verdict="needs_review"), page)
+    with read_scope(engine) as session:
+        items = [_queue_item(session, row) for row in listed.rows]
+    return items, listed
+
+
+def _queue_item(session: Session, row: IncidentRow) -> QueueItem:
+    if not row.clip_ids:
+        return QueueItem(row, None, 0.0, None)
+    query = select(TranscriptSegment).where(col(TranscriptSegment.clip_id).in_(row.clip_ids))
+    best = max(session.exec(query).all(), key=lambda s: decision_probability(s) or 0, default=None)
+    if best is None:
+        return QueueItem(row, row.clip_ids[0], 0.0, None)
+    return QueueItem(row, best.clip_id, best.start_s, decision_probability(best))
+
+
+def clip_extras(engine: Engine, clip_id: int) -> dict[str, Any]:
+    """A clip's review, examples, linked incidents and whether it has a thumbnail."""
+    with read_scope(engine) as session:
+        review = session.exec(select(VoiceReview).where(VoiceReview.clip_id == clip_id)).first()
+        examples = session.exec(select(Example).where(Example.clip_id == clip_id)).all()
+        links = session.exec(select(ClipLink).where(ClipLink.clip_id == clip_id)).all()
+        thumb = _thumbnail(session, clip_id)
+        session.expunge_all()  # handed to the template after the snapshot ends
+    return {"review": review, "examples": list(examples), "links": list(links),
+            "has_thumbnail": thumb is not None}  # fmt: skip
+
+
+def require_clip(engine: Engine, clip_id: int) -> None:
+    with read_scope(engine) as session:
+        if session.get(Clip, clip_id) is None:
+            raise NotFound(f"no clip {clip_id} in the catalogue")
+
+
+def _thumbnail(session: Session, clip_id: int) -> Derivative | None:
+    query = select(Derivative).where(
+        Derivative.clip_id == clip_id, col(Derivative.kind) == "thumbnail"
+    )
+    return session.exec(query).first()
+
+
+def thumbnail(engine: Engine, clip_id: int) -> bytes:
+    with read_scope(engine) as session:
+        found = _thumbnail(session, clip_id)
+        if found is None or found.content is None:
+            raise NotFound(f"clip {clip_id} has no thumbnail")
+        return found.content
+
+
+@dataclass(frozen=True)
+class Media:
+    path: Path
+    media_type: str
+    size: int
+
+
+def media_file(engine: Engine, clip_id: int) -> Media:
+    """The original (opened read-only by the caller), else its store copy; found by id only."""
+    with read_scope(engine) as session:
+        clip = session.get(Clip, clip_id)
+        if clip is None:
+            raise NotFound(f"no clip {clip_id} in the catalogue")
+        copies = select(Derivative.path).where(
+            Derivative.clip_id == clip_id, col(Derivative.kind) == "store_copy"
+        )
+        candidates = [clip.path, *(p for p in session.exec(copies).all() if p)]
+    for candidate in candidates:
+        path = Path(candidate)
+        if path.is_file():
+            kind = "video/webm" if path.suffix.lower() == ".webm" else "video/mp4"
+            return Media(path, kind, path.stat().st_size)
+    raise NotFound(f"clip {clip_id}: neither the original nor a store copy can be found")
+
+
+def audit_playback(engine: Engine, clip_id: int, *, actor: str, example: int | None) -> None:
+    """One event per playback started (a request from byte 0), not per seek or chunk."""
+    with session_scope(engine) as session:
+        objects = [f"clip:{clip_id}"] + ([f"example:{example}"] if example else [])
+        audit.record(session, actor=actor, action="play", object_ids=objects)
+
+
+def add_example(
+    engine: Engine, clip_id: int, span: tuple[float, float], what: dict[str, str], actor: str
+) -> Example:
+    """A trainer's (or inspector's) example, not playable by trainers until approved."""
+    practice = what.get("practice", "")
+    if practice not in PRACTICES:
+        raise BwvError("practice must be good or poor")
+    start, end = span
+    with session_scope(engine) as session:
+        clip = session.get(Clip, clip_id)
+        if clip is None:
+            raise NotFound(f"no clip {clip_id} in the catalogue")
+        if not 0 <= start < end or (clip.duration_s is not None and end > clip.duration_s + 0.5):
+            raise BwvError(f"the span {start:g}-{end:g} s is not inside clip {clip_id}")
+        tags = ",".join(t.strip() for t in what.get("tags", "").split(",") if t.strip())
+        example = Example(
+            clip_id=clip_id, start_s=start, end_s=end, practice=practice,
+            tags=tags[:500], notes=what.get("notes", "")[:4000], actor=actor,
+        )  # fmt: skip
+        session.add(example)
+        session.flush()
+        audit.record(session, actor=actor, action="example_add",
+                     object_ids=[f"example:{example.id}", f"clip:{clip_id}"],
+                     details={"practice": practice, "start_s": start, "end_s": end})  # fmt: skip
+    return example
+
+
+def approve_example(engine: Engine, example_id: int, actor: str) -> None:
+    with session_scope(engine) as session:
+        example = session.get(Example, example_id)
+        if example is None:
+            raise NotFound(f"no example {example_id}")
+        example.approved_by, example.approved_at = actor, utc_now()
+        session.add(example)
+        audit.record(session, actor=actor, action="example_approve",
+                     object_ids=[f"example:{example_id}", f"clip:{example.clip_id}"])  # fmt: skip
+
+
+def examples(engine: Engine, practice: str = "", tag: str = "") -> list[Example]:
+    query = select(Example).order_by(col(Example.created_at).desc())
+    if practice:
+        query = query.where(Example.practice == practice)
+    with read_scope(engine) as session:
+        found = list(session.exec(query).all())
+        session.expunge_all()
+    return [e for e in found if not tag or tag in e.tags.split(",")]
+
+
+def example(engine: Engine, example_id: int, *, approved_only: bool, actor: str) -> Example:
+    """One example; a trainer sees it only once approved; each view is audited."""
+    with session_scope(engine) as session:
+        found = session.get(Example, example_id)
+        if found is None:
+            raise NotFound(f"no example {example_id}")
+        if approved_only and found.approved_at is None:
+            raise AccessDenied(f"example {example_id} is not yet approved by an inspector")
+        audit.record(session, actor=actor, action="example_view",
+                     object_ids=[f"example:{example_id}", f"clip:{found.clip_id}"])  # fmt: skip
+    return found
+
+
+@dataclass(frozen=True)
+class Bar:
+    label: str
+    kind: str  # attendance | clip
+    x: float  # percent of the timeline's width
+    width: float
+    start: datetime
+    end: datetime
+
+
+def timeline(verdict: Any) -> list[Bar]:
+    """Each officer's attendance and each linked clip's recording span on one time axis."""
+    spans = [(f"{a.officer_id} attended", "attendance", a.arrived_at, a.left_at)
+             for a in verdict.evidence.attendance]  # fmt: skip
+    for link in verdict.evidence.links:
+        clip = link.clip
+        if clip.started_at is not None:
+            end = clip.ended_at or clip.started_at
+            spans.append((f"clip {clip.clip_id} ({link.officer_id or '?'})", "clip",
+                          clip.started_at, end))  # fmt: skip
+    if not spans:
+        return []
+    low, high = min(s[2] for s in spans), max(s[3] for s in spans)
+    whole = max((high - low).total_seconds(), 1.0)
+    return [
+        Bar(label, kind, 100 * (start - low).total_seconds() / whole,
+            max(100 * (end - start).total_seconds() / whole, 0.5), start, end)
+        for label, kind, start, end in spans
+    ]  # fmt: skip

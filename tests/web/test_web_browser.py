@@ -1,0 +1,162 @@
+"""The web app in a real browser (Debian's Chromium via Playwright) against a real
+`bwv serve` process on 127.0.0.1, over a real catalogue with a playable clip."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import needs
+from web_helpers import PASSWORD, ROLES, Site, build_site
+
+from bwv.core.db import database_url, get_engine
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, Site]]:
+    needs(CHROMIUM.exists(), "Debian's chromium (/usr/bin/chromium; .ci/run installs it)")
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        needs(False, "the playwright package (pip install -e '.[dev]')")
+    db = tmp_path / "bwv.db"
+    site = build_site(get_engine(database_url(str(db))), tmp_path)
+    port = _free_port()
+    command = [
+        sys.executable,
+        "-c",
+        "from bwv.cli import run; run()",
+        "--db",
+        str(db),
+        "serve",
+        "--port",
+        str(port),
+    ]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    server = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
+    try:
+        _wait_for(port, server)
+        yield f"http://127.0.0.1:{port}", site
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _wait_for(port: int, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise AssertionError(
+                f"bwv serve ended: {server.stderr.read() if server.stderr else ''}"
+            )
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise AssertionError("bwv serve did not start listening within 30 s")
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as driver:
+        launched = driver.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--autoplay-policy=no-user-gesture-required"]
+        )
+        yield launched
+        launched.close()
+
+
+def _login(browser: object, base: str, role: str) -> object:
+    page = browser.new_page()  # type: ignore[attr-defined]
+    page.goto(f"{base}/login")
+    page.fill("#name", role)
+    page.fill("#password", PASSWORD)
+    page.click("#login")
+    page.wait_for_load_state()
+    return page
+
+
+def test_each_role_logs_in_to_its_own_page(served: tuple[str, Site], browser: object) -> None:
+    base, _site = served
+    landing = {"evidence_officer": "/incidents", "inspector": "/queue",
+               "trainer": "/examples", "admin": "/admin/users"}  # fmt: skip
+    for role in ROLES:
+        page = _login(browser, base, role)
+        assert page.url == base + landing[role]  # type: ignore[attr-defined]
+        assert f"{role} ({role})" in page.inner_text("header")  # type: ignore[attr-defined]
+        page.close()  # type: ignore[attr-defined]
+
+
+def test_play_seek_and_review_change_the_verdict(served: tuple[str, Site], browser: object) -> None:
+    base, site = served
+    page = _login(browser, base, "inspector")
+    page.goto(f"{base}/incidents/INC-1")  # type: ignore[attr-defined]
+    assert page.inner_text("#verdict") == "needs_review"  # type: ignore[attr-defined]
+    page.click(f"a[href='/clips/{site.clip_id}']")  # type: ignore[attr-defined]
+    page.wait_for_selector("#player")  # type: ignore[attr-defined]
+    page.evaluate(
+        "() => { const p = document.getElementById('player'); p.muted = true; return p.play(); }"
+    )  # type: ignore[attr-defined]
+    page.wait_for_function("document.getElementById('player').currentTime > 0.5", timeout=15000)  # type: ignore[attr-defined]
+    page.click("#transcript .segment >> nth=1")  # type: ignore[attr-defined]
+    page.wait_for_function("Math.abs(document.getElementById('player').currentTime - 6) < 1.5")  # type: ignore[attr-defined]
+    page.wait_for_selector("#transcript .segment.current")  # type: ignore[attr-defined]
+    page.fill("#start_s", "6")  # type: ignore[attr-defined]
+    page.fill("#end_s", "9")  # type: ignore[attr-defined]
+    page.fill("#reason", "a girl answers at 6 s")  # type: ignore[attr-defined]
+    page.click("#record-review")  # type: ignore[attr-defined]
+    assert page.inner_text("#review") == "heard"  # type: ignore[attr-defined]
+    page.goto(f"{base}/incidents/INC-1")  # type: ignore[attr-defined]
+    assert page.inner_text("#verdict") == "compliant"  # type: ignore[attr-defined]
+
+
+def test_trainer_marks_an_example_and_is_refused_the_unapproved(
+    served: tuple[str, Site], browser: object
+) -> None:
+    base, site = served
+    page = _login(browser, base, "trainer")
+    page.fill("#ex-clip", str(site.clip_id))  # type: ignore[attr-defined]
+    page.fill("#ex-start", "1")  # type: ignore[attr-defined]
+    page.fill("#ex-end", "4")  # type: ignore[attr-defined]
+    page.select_option("#ex-practice", "poor")  # type: ignore[attr-defined]
+    page.fill("#ex-tags", "closed questions")  # type: ignore[attr-defined]
+    page.click("#ex-keep")  # type: ignore[attr-defined]
+    assert "closed questions" in page.inner_text("#examples")  # type: ignore[attr-defined]
+    answer = page.goto(f"{base}/examples/{site.pending}")  # type: ignore[attr-defined]
+    assert answer.status == 403
+    answer = page.goto(f"{base}/clips/{site.clip_id}")  # type: ignore[attr-defined]
+    assert answer.status == 403
+
+
+def test_a_post_without_csrf_and_a_disabled_user_are_refused(
+    served: tuple[str, Site], browser: object
+) -> None:
+    base, site = served
+    page = _login(browser, base, "inspector")
+    status = page.evaluate(  # type: ignore[attr-defined]
+        f"""() => fetch('/clips/{site.clip_id}/review', {{method: 'POST',
+            body: new URLSearchParams({{decision: 'not_heard', reason: 'forged'}})}})
+            .then(r => r.status)"""
+    )
+    assert status == 403
+    admin = _login(browser, base, "admin")
+    admin.click("form[action='/admin/users/trainer/disable'] button")  # type: ignore[attr-defined]
+    gone = _login(browser, base, "trainer")
+    assert gone.url.endswith("/login")  # type: ignore[attr-defined]

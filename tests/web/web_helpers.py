@@ -1,0 +1,81 @@
+"""A small real catalogue for the web tests: one incident, one playable clip, four users."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from compliance_helpers import add_clip, relink, standard_incident
+from sqlalchemy import Engine
+
+from bwv.core.db import session_scope
+from bwv.core.models import Clip, Example, TranscriptSegment, utc_now
+from bwv.services.users import add_user
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "sample_media" / "X60390008_20240116_093000.mp4"
+PASSWORD = "a long enough password"
+ROLES = ("evidence_officer", "inspector", "trainer", "admin")
+
+
+@dataclass(frozen=True)
+class Site:
+    engine: Engine
+    clip_id: int
+    media: Path
+    approved: int  # an example an inspector approved
+    pending: int  # one not yet approved
+
+
+def build_site(engine: Engine, folder: Path, notes: str = "") -> Site:
+    media = folder / SAMPLE.name
+    shutil.copyfile(SAMPLE, media)
+    media.chmod(0o444)
+    with session_scope(engine) as session:
+        standard_incident(session)
+        clip_id = add_clip(
+            session, serial="CAM1", start="2024-01-16T10:00:10", seconds=20, speech=12, child=0.0
+        )
+        clip = session.get(Clip, clip_id)
+        assert clip is not None
+        clip.path, clip.file_name = str(media), media.name
+        session.add(clip)
+        for start, text, p in ((0.5, "Hello, can you tell me", 0.2), (6.0, "He shouted", 0.6)):
+            session.add(
+                TranscriptSegment(
+                    clip_id=clip_id,
+                    start_s=start,
+                    end_s=start + 4,
+                    text=text,
+                    confidence=-0.2,
+                    child_probability=p,
+                )
+            )
+        approved = Example(
+            clip_id=clip_id,
+            start_s=6,
+            end_s=10,
+            practice="good",
+            tags="rapport",
+            notes=notes,
+            actor="t1",
+            approved_by="i1",
+            approved_at=utc_now(),
+        )
+        pending = Example(clip_id=clip_id, start_s=1, end_s=3, practice="poor", actor="t1")
+        session.add_all([approved, pending])
+        session.flush()
+        ids = (approved.id, pending.id)
+    relink(engine)
+    for role in ROLES:
+        add_user(role, role, PASSWORD, engine=engine, actor="setup")
+    assert ids[0] is not None and ids[1] is not None
+    return Site(engine, clip_id, media, ids[0], ids[1])
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "no CSRF token on the page"
+    return found.group(1)
