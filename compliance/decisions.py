@@ -42,7 +42,7 @@ def decide_link(
     """Records `action` (link or unlink) for the pair and recomputes links."""
     if action not in ACTIONS:
         raise BwvError(f"unknown decision {action!r}; expected link or unlink")
-    reason = _checked_reason(reason)
+    reason = checked_reason(reason)
     with session_scope(engine) as session:
         found = find_clip(session, clip)
         assert found.id is not None
@@ -65,10 +65,11 @@ def decide_link(
     return result
 
 
-def _checked_reason(reason: str) -> str:
+def checked_reason(reason: str, what: str = "decision") -> str:
+    """A reason fit for the audit trail: given, and of sensible length."""
     cleaned = reason.strip()
     if not cleaned:
-        raise BwvError("give a reason for the decision (--reason TEXT); it goes in the audit trail")
+        raise BwvError(f"give a reason for the {what} (--reason TEXT); it goes in the audit trail")
     if len(cleaned) > MAX_REASON:
         raise BwvError(f"the reason is too long ({len(cleaned)} characters; at most {MAX_REASON})")
     return cleaned

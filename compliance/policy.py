@@ -25,6 +25,8 @@ DEFAULT_PRIORITY = "default"  # the target's key for incidents with no (or no li
 PRIORITY_PATTERN = re.compile(r"[A-Z0-9][A-Z0-9_-]{0,15}")
 # Minutes from report to first arrival, as command-and-control grades commonly set them
 # (P1 emergency 15, P2 priority 60, P3 scheduled 4 hours); a force sets its own.
+DEFAULT_MARKING = "OFFICIAL-SENSITIVE"  # Government Security Classifications handling caveat
+MAX_MARKING = 100
 DEFAULT_TARGETS = (("P1", 900.0), ("P2", 3600.0), ("P3", 14400.0), (DEFAULT_PRIORITY, 3600.0))
 
 
@@ -41,6 +43,7 @@ class Policy:
     flag_min_attendances: int = 5
     # (priority, seconds) pairs, `default` last: a tuple so the policy stays hashable.
     first_arrival_target_s: tuple[tuple[str, float], ...] = DEFAULT_TARGETS
+    protective_marking: str = DEFAULT_MARKING
     source: str = "built-in"
 
     def as_dict(self) -> dict[str, Any]:
@@ -85,9 +88,12 @@ def load_policy(path: Path | None = None) -> Policy:
         return Policy()
     values = _read_toml(chosen)
     targets = values.pop(TARGETS, None)
+    marking = values.pop("protective_marking", None)
     checked = _validated(values, chosen)
     if targets is not None:
         checked[TARGETS] = _checked_targets(targets, chosen)
+    if marking is not None:
+        checked["protective_marking"] = _checked_marking(marking, chosen)
     return replace(Policy(), source=str(chosen), **checked)
 
 
@@ -163,3 +169,14 @@ def _checked_targets(table: Any, path: Path) -> tuple[tuple[str, float], ...]:
         raise BwvError("\n".join(problems))
     default = merged.pop(DEFAULT_PRIORITY)
     return (*sorted(merged.items()), (DEFAULT_PRIORITY, default))
+
+
+def _checked_marking(value: Any, path: Path) -> str:
+    """The marking printed on every child record: one short line of printable text."""
+    text = value.strip() if isinstance(value, str) else ""
+    if not text or len(text) > MAX_MARKING or not text.isprintable():
+        raise BwvError(
+            f"policy file {path}: protective_marking: must be one line of text "
+            f"(1 to {MAX_MARKING} printable characters), e.g. OFFICIAL-SENSITIVE"
+        )
+    return text

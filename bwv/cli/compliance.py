@@ -140,6 +140,40 @@ def report_command(
     raise SystemExit(1 if report.non_compliant else 0)
 
 
+@click.command("child-record", short_help="Write what the child said at an incident (audited).")
+@click.argument("incident")
+@click.option("--reason", required=True, help="Why it is disclosed (recorded in the audit).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["md", "html", "json"]), default="md", show_default=True
+)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE.")
+@pass_app
+def child_record_command(
+    app: AppContext, incident: str, reason: str, fmt: str, out: Path | None
+) -> None:
+    """Write the child's-voice record of INCIDENT for a partner agency.
+
+    The incident, the officers present, each linked clip's segments attributed to the
+    child (clip, times, words, probability, speaker group), people's link decisions, and
+    the verdict with its reasons; or, when there is no child speech, why. Marked with the
+    policy's protective_marking. Writing it is an audited disclosure.
+    """
+    from bwv.core.textsafe import printable
+    from bwv.services.child_record import write_child_record
+
+    record, rendered = write_child_record(
+        incident, engine=app.engine, actor=app.actor, reason=reason, fmt=fmt, out=out
+    )
+    if out is None:
+        click.echo(rendered, nl=False)
+    else:
+        click.echo(
+            f"Wrote {fmt} child record of {printable(incident)} to {printable(out)} "
+            f"({record.segment_count} child segments; disclosure audited).",
+            err=True,
+        )
+
+
 @click.command("demo", short_help="Run the whole pipeline on sample_media/ (start here).")
 @click.option(
     "--out",
@@ -176,5 +210,6 @@ COMMANDS: list[click.Command] = [
     _decision_command("unlink"),
     incident_command,
     report_command,
+    child_record_command,
     demo_command,
 ]
