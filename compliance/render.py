@@ -112,7 +112,9 @@ def duration(value: float | None) -> str:
     if whole < 60:
         return f"{sign}{whole} s"
     hours, minutes = divmod(round(whole / 60), 60)
-    return f"{sign}{hours} h {minutes} min" if hours else f"{sign}{minutes} min"
+    if not hours:
+        return f"{sign}{minutes} min"
+    return f"{sign}{hours} h {minutes} min" if minutes else f"{sign}{hours} h"
 
 
 def seen_text(response: Response | None) -> str:

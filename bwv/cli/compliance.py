@@ -202,6 +202,7 @@ def _print_demo(result: Any, summary: str) -> None:
     click.echo(summary)
     click.echo(f"JSON report: {result.json_path}")
     click.echo(f"HTML report: {result.report_path}")
+    click.echo(f"Child record: {result.record_path}")
 
 
 COMMANDS: list[click.Command] = [
