@@ -20,6 +20,7 @@ import orjson
 from bwv.core.textsafe import printable
 from bwv.services.child_record import ChildRecord, ChildSegment, RecordClip
 from compliance.render import describe_reason, local_time, seen_text
+from compliance.report import report_incident_json
 
 JSON_TIMES = orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z | orjson.OPT_INDENT_2
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+\-!|~])")
@@ -69,20 +70,16 @@ def record_json(record: ChildRecord) -> dict[str, Any]:
     }
 
 
+# The incident's facts, as the report's JSON contract gives them (one definition).
+INCIDENT_KEYS = (
+    "incident_ref", "type", "reported_at", "location", "priority", "child_contact",
+    "child_ages", "notes", "time_to_first_arrival_s",
+)  # fmt: skip
+
+
 def _incident(record: ChildRecord) -> dict[str, Any]:
-    incident = record.detail.verdict.incident
-    response = record.detail.verdict.response
-    return {
-        "incident_ref": incident.incident_ref,
-        "type": incident.type,
-        "reported_at": incident.reported_at,
-        "location": incident.location,
-        "priority": incident.priority or None,
-        "child_contact": incident.child_contact,
-        "child_ages": [int(age) for age in incident.child_ages.split(";") if age],
-        "notes": incident.notes,
-        "time_to_first_arrival_s": response.first_arrival_s if response else None,
-    }
+    entry = report_incident_json(record.detail.verdict)
+    return {key: entry[key] for key in INCIDENT_KEYS}
 
 
 def _officers(record: ChildRecord) -> list[dict[str, Any]]:
