@@ -4,6 +4,7 @@ and the arrival figures of the --by views (issue 15). Real SQLite, real CSV file
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -254,7 +255,7 @@ def test_csv_and_groups_csv_gain_columns(db: Path) -> None:
     assert groups[0].endswith("over_target,over_target_rate,not_attended")
 
 
-def test_clips_counted_do_not_depend_on_priority(db: Path) -> None:
+def test_incident_without_priority_is_held_to_the_default(db: Path) -> None:
     """An incident imported before priorities existed has '' and the default target."""
     engine = make_engine(db.parent)
     with session_scope(engine) as session:
@@ -264,3 +265,24 @@ def test_clips_counted_do_not_depend_on_priority(db: Path) -> None:
     assert (entry["priority"], entry["first_arrival_target_s"]) == (None, 3600.0)
     assert entry["incident_findings"][0]["priority"] is None
     assert entry["incident_findings"][0]["over_by_s"] == 3600.0
+
+
+def test_exactly_on_target_is_not_slow_and_arrival_before_report_counts() -> None:
+    """Pure rule: over means more than the target; an officer already there waited 0 or less."""
+    from datetime import datetime
+
+    from compliance.facts import AttendanceFacts, IncidentEvidence, IncidentFacts
+    from compliance.response import measure_response
+
+    reported = datetime(2024, 1, 16, 10, 0)
+    incident = IncidentFacts("I", "Domestic", reported, "", True, "7", "", "P1")
+
+    def at(minutes: float) -> IncidentEvidence:
+        arrived = reported + timedelta(minutes=minutes)
+        return IncidentEvidence(incident, [AttendanceFacts("O1", arrived, arrived)])
+
+    on_target = measure_response(at(15), Policy())
+    assert (on_target.first_arrival_s, on_target.findings) == (900.0, [])
+    assert [f.code for f in measure_response(at(15.01), Policy()).findings] == ["SLOW_RESPONSE"]
+    early = measure_response(at(-2), Policy())
+    assert (early.first_arrival_s, early.over_target) == (-120.0, False)
