@@ -242,6 +242,10 @@ def _assignment_rows(officers: list[str]) -> list[dict[str, Any]]:
     return rows
 
 
+# By position, not drawn: the random stream (and so every other figure) stays as it was.
+PRIORITIES = ("P1", "P2", "P3", "")
+
+
 def _incidents(
     sizes: Sizes, officers: list[str], rng: random.Random
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -253,7 +257,7 @@ def _incidents(
             "incident_ref": ref, "type": rng.choice(TYPES), "reported_at": reported,
             "location": f"{rng.randrange(1, 200)} Long Road", "child_contact": rng.random() < 0.7,
             "child_ages": ";".join(str(rng.randrange(0, 17)) for _ in range(rng.randrange(3))),
-            "notes": "",
+            "notes": "", "priority": PRIORITIES[n % len(PRIORITIES)],
         })  # fmt: skip
         arrived = reported + timedelta(seconds=rng.randrange(300, 1800))
         for officer in rng.sample(officers, rng.choice((1, 2, 2, 3))):

@@ -9,6 +9,7 @@ rate is more than `flag_below_points` percentage points below the force-wide rat
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from statistics import median
 
@@ -35,6 +36,13 @@ class GroupStats:
     median_start_delay_s: float | None
     findings: dict[str, int]
     flags: list[str]
+    # Time to be seen, over the applicable incidents this group's officer reached first.
+    arrivals_measured: int = 0
+    median_first_arrival_s: float | None = None
+    p90_first_arrival_s: float | None = None
+    over_target: int = 0
+    over_target_rate: float | None = None
+    not_attended: int = 0
 
 
 @dataclass(frozen=True)
@@ -92,8 +100,22 @@ def _stats(
         median_start_delay_s=round(median(delays), 1) if delays else None,
         findings={code: counts.findings[code] for code in FINDINGS},
         flags=[],
+        arrivals_measured=len(counts.arrivals),
+        median_first_arrival_s=round(median(counts.arrivals), 1) if counts.arrivals else None,
+        p90_first_arrival_s=percentile(counts.arrivals, 90),
+        over_target=counts.over_target,
+        over_target_rate=_rate(counts.over_target, len(counts.arrivals)),
+        not_attended=counts.not_attended,
     )
     return _flagged(stats, force, policy) if force else stats
+
+
+def percentile(values: list[float], point: int) -> float | None:
+    """The nearest-rank percentile: the smallest value with `point`% of values at or below."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[max(math.ceil(point / 100 * len(ordered)) - 1, 0)], 1)
 
 
 def _rate(part: int, whole: int) -> float | None:

@@ -61,10 +61,11 @@ def decide_link(
     )
 
 
-def checked_reason(reason: str) -> str:
+def checked_reason(reason: str, what: str = "decision") -> str:
+    """A reason fit for the audit trail: given, and of sensible length."""
     cleaned = reason.strip()
     if not cleaned:
-        raise BwvError("give a reason for the decision (--reason TEXT); it goes in the audit trail")
+        raise BwvError(f"give a reason for the {what} (--reason TEXT); it goes in the audit trail")
     if len(cleaned) > MAX_REASON:
         raise BwvError(f"the reason is too long ({len(cleaned)} characters; at most {MAX_REASON})")
     return cleaned

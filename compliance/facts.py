@@ -48,6 +48,7 @@ class IncidentFacts:
     child_contact: bool
     child_ages: str
     notes: str
+    priority: str = ""  # '' when not given: held to the policy's default arrival target
 
 
 @dataclass(slots=True)
@@ -181,13 +182,21 @@ def _incidents(session: Session, chosen: Any) -> list[IncidentFacts]:
         c.child_contact,
         c.child_ages,
         c.notes,
+        c.priority,
     )
     rows = session.execute(_only(query, c.incident_ref, chosen)).all()
     return [
         IncidentFacts(
-            ref, kind, _naive(reported), location or "", bool(child), ages or "", notes or ""
+            ref,
+            kind,
+            _naive(reported),
+            location or "",
+            bool(child),
+            ages or "",
+            notes or "",
+            priority or "",
         )
-        for ref, kind, reported, location, child, ages, notes in rows
+        for ref, kind, reported, location, child, ages, notes, priority in rows
     ]
 
 

@@ -26,6 +26,7 @@ from bwv.core.errors import BwvError
 from bwv.core.models import Assignment, Attendance, Incident, Officer
 from bwv.core.timeutil import AmbiguousTimeWarning, checked_zone, iso_z, parse_time
 from compliance.linking import LinkSummary, recompute_links
+from compliance.policy import PRIORITY_PATTERN, load_policy
 from compliance.tabular import RawRow, Table, read_table, rejected
 
 KINDS = ("officers", "assignments", "incidents", "attendance")
@@ -105,6 +106,14 @@ def _ages(value: str, _zone: ZoneInfo) -> str:
     return ";".join(str(int(part)) for part in parts)
 
 
+def _priority(value: str, _zone: ZoneInfo) -> str:
+    """A command-and-control priority such as P1, upper-cased; empty when not given."""
+    word = value.strip().upper()
+    if word and not PRIORITY_PATTERN.fullmatch(word):
+        raise ValueError(f"{value.strip()!r} is not a priority such as P1 (letters and digits)")
+    return word
+
+
 SPECS = {
     "officers": Spec(
         "officers",
@@ -139,6 +148,7 @@ SPECS = {
             Column("child_contact", _yes_no),
             Column("child_ages", _ages, max_len=100, required=False, in_header=False),
             Column("notes", _text, max_len=5000, required=False, in_header=False),
+            Column("priority", _priority, max_len=16, required=False, in_header=False),
         ),
         key=("incident_ref",),
     ),
@@ -327,7 +337,21 @@ def _stored_conflicts(spec: Spec, rows: list[Row], path: Path, *, session: Sessi
         return _unknown_incidents(rows, path, session=session)
     if spec.kind == "assignments":
         return _overlapping_assignments(rows, path, session=session)
+    if spec.kind == "incidents":
+        return _unknown_priorities(rows, path)
     return []
+
+
+def _unknown_priorities(rows: list[Row], path: Path) -> list[str]:
+    """A priority the standing policy sets no target for is a typo or a foreign scheme."""
+    known = load_policy().priorities
+    listed = ", ".join(known)
+    return [
+        f"{path}:{row.line}: priority: unknown priority {row.values['priority']} "
+        f"(the policy sets targets for {listed}; leave empty for the default)"
+        for row in rows
+        if row.values["priority"] and row.values["priority"] not in known
+    ]
 
 
 def _unknown_incidents(rows: list[Row], path: Path, *, session: Session) -> list[str]:

@@ -20,6 +20,7 @@ from bwv.core.timeutil import as_utc, iso_z, local_zone
 from compliance.consistency import ConsistencyView, GroupStats
 from compliance.facts import ReviewFacts
 from compliance.report import IncidentDetail, Report, reviewed_clips, summary
+from compliance.response import IncidentFinding, Response
 from compliance.verdicts import FINDINGS, REVIEW_CODES, Finding, IncidentVerdict, Reason
 
 
@@ -108,6 +109,45 @@ def review_items(v: IncidentVerdict) -> list[tuple[str, str]]:
     ]
 
 
+def describe_incident_finding(finding: IncidentFinding) -> str:
+    e = finding.evidence
+    grade = f"{e['priority']} target" if e["priority"] else "default target"
+    if finding.code == "NOT_ATTENDED":
+        return (
+            f"No officer's attendance recorded for the incident reported "
+            f"{local_time(e['reported_at'])} ({grade} {duration(e['target_s'])})."
+        )
+    return (
+        f"First officer {e['officer_id']} arrived {_clock(e['first_arrived_at'])}, "
+        f"{duration(e['time_to_first_arrival_s'])} after the report at "
+        f"{_clock(e['reported_at'])} ({grade} {duration(e['target_s'])}, "
+        f"over by {duration(e['over_by_s'])})."
+    )
+
+
+def duration(value: float | None) -> str:
+    """Seconds as a person reads a response time: `42 s`, `25 min`, `4 h 10 min`."""
+    if value is None:
+        return "-"
+    sign, whole = ("-" if value < 0 else ""), round(abs(value))
+    if whole < 60:
+        return f"{sign}{whole} s"
+    hours, minutes = divmod(round(whole / 60), 60)
+    if not hours:
+        return f"{sign}{minutes} min"
+    return f"{sign}{hours} h {minutes} min" if minutes else f"{sign}{hours} h"
+
+
+def seen_text(response: Response | None) -> str:
+    """An incident's time to first arrival against its target, in a few words."""
+    if response is None:
+        return "-"
+    if response.first_arrival_s is None:
+        return "not attended"
+    grade = response.priority or "default"
+    return f"{duration(response.first_arrival_s)} ({grade} {duration(response.target_s)})"
+
+
 def percent(rate: float | None) -> str:
     return "-" if rate is None else f"{rate * 100:.0f}%"
 
@@ -124,7 +164,7 @@ def _columns(rows: list[list[str]]) -> str:
 
 
 def render_table(report: Report) -> str:
-    rows = [["VERDICT", "INCIDENT", "TYPE", "REPORTED", "REASON", "OFFICER FINDINGS"]]
+    rows = [["VERDICT", "INCIDENT", "TYPE", "REPORTED", "REASON", "OFFICER FINDINGS", "SEEN IN"]]
     rows += [_table_row(v) for v in report.verdicts]
     return _columns(rows) + "\n\n" + summary_line(report) + "\n"
 
@@ -141,7 +181,12 @@ def _table_row(v: IncidentVerdict) -> list[str]:
         local_time(v.incident.reported_at, seconds=False),
         reasons,
         findings,
+        " ".join([seen_text(v.response), *_incident_codes(v)]),
     ]
+
+
+def _incident_codes(v: IncidentVerdict) -> list[str]:
+    return [f.code for f in v.response.findings] if v.response else []
 
 
 def summary_line(report: Report) -> str:
@@ -152,6 +197,10 @@ def summary_line(report: Report) -> str:
         f"Activation {percent(figures['activation_rate'])}, child voice captured "
         f"{percent(figures['child_voice_capture_rate'])} of "
         f"{figures['applicable_attendances']} applicable attendances. "
+        f"First arrival: median {duration(figures['median_first_arrival_s'])}, "
+        f"90% within {duration(figures['p90_first_arrival_s'])}, "
+        f"{percent(figures['over_target_rate'])} over target; "
+        f"{figures['incident_findings']['NOT_ATTENDED']} not attended. "
         f"Unassigned clips: {figures['unassigned_clips']}."
     )
 
@@ -162,7 +211,9 @@ def _review_codes(v: IncidentVerdict) -> list[tuple[str, int]]:
 
 CSV_HEADER = [
     "incident_ref", "type", "reported_at", "location", "child_contact", "child_ages",
-    "verdict", "reasons", "officer_findings", "clip_ids", "evidence", "notes", "reviews",
+    "verdict", "reasons", "officer_findings", "clip_ids", "evidence", "notes",
+    "priority", "first_arrival_target_s", "time_to_first_arrival_s", "incident_findings",
+    "reviews",
 ]  # fmt: skip
 
 
@@ -173,6 +224,7 @@ def render_csv(report: Report) -> str:
 def _csv_row(v: IncidentVerdict) -> list[Any]:
     incident = v.incident
     evidence = [describe_reason(r) for r in v.reasons] + [describe_finding(f) for f in v.findings]
+    evidence += [describe_incident_finding(f) for f in v.response.findings] if v.response else []
     return [
         incident.incident_ref,
         incident.type,
@@ -186,13 +238,23 @@ def _csv_row(v: IncidentVerdict) -> list[Any]:
         ";".join(str(link.clip.clip_id) for link in v.evidence.links),
         " ".join(evidence) if v.applicable else v.applicability,
         incident.notes,
+        incident.priority,
+        "" if v.response is None else v.response.target_s,
+        _blank(v.response.first_arrival_s if v.response else None),
+        ";".join(_incident_codes(v)),
         " ".join(f"{code}: {words}" for code, words in review_items(v)),
     ]
+
+
+def _blank(value: float | None) -> Any:
+    return "" if value is None else value
 
 
 GROUP_HEADER = [
     "group", "label", "incidents", "applicable_attendances", "recorded", "activation_rate",
     "child_voice_captured", "child_voice_rate", "median_start_delay_s", *FINDINGS, "flags",
+    "arrivals_measured", "median_first_arrival_s", "p90_first_arrival_s", "over_target",
+    "over_target_rate", "not_attended",
 ]  # fmt: skip
 
 
@@ -214,13 +276,18 @@ def _group_cells(g: GroupStats) -> list[Any]:
         "" if g.median_start_delay_s is None else g.median_start_delay_s,
         *(g.findings[code] for code in FINDINGS),
         ";".join(g.flags),
+        g.arrivals_measured,
+        _blank(g.median_first_arrival_s),
+        _blank(g.p90_first_arrival_s),
+        g.over_target,
+        _blank(g.over_target_rate),
+        g.not_attended,
     ]
 
 
 def render_groups_table(view: ConsistencyView) -> str:
-    rows = [
-        [view.by.upper(), "ATTENDED", "RECORDED", "CHILD VOICE", "MEDIAN START", *FINDINGS, "FLAG"]
-    ]
+    rows = [[view.by.upper(), "ATTENDED", "RECORDED", "CHILD VOICE", "MEDIAN START", *FINDINGS]]
+    rows[0] += ["FLAG", "FIRST ARRIVAL MEDIAN", "90TH PCT", "OVER TARGET", "NOT ATTENDED"]
     rows += [_group_row(g) for g in [view.force, *view.groups]]
     return _columns(rows) + f"\n\nFlag rule: {view.rule}.\n"
 
@@ -234,6 +301,10 @@ def _group_row(g: GroupStats) -> list[str]:
         seconds(g.median_start_delay_s),
         *(str(g.findings[code]) for code in FINDINGS),
         " ".join(g.flags) or "-",
+        duration(g.median_first_arrival_s),
+        duration(g.p90_first_arrival_s),
+        percent(g.over_target_rate),
+        str(g.not_attended),
     ]
 
 
@@ -249,6 +320,9 @@ def render_incident(detail: IncidentDetail) -> str:
     ]
     lines += [f"  {r.code}: {describe_reason(r)}" for r in v.reasons]
     lines += [f"  {code}: {words}" for code, words in review_items(v)]
+    lines += [f"Priority: {incident.priority or '-'}   Seen in: {seen_text(v.response)}"]
+    if v.response:
+        lines += [f"  {f.code}: {describe_incident_finding(f)}" for f in v.response.findings]
     lines += ["", "Attendance:", *_attendance_lines(detail)]
     lines += ["", "Linked clips:", *_clip_lines(v)]
     lines += ["", "Officer findings:"]

@@ -41,6 +41,7 @@ from compliance.facts import (
 from compliance.linking import recompute_links
 from compliance.parts import Judging, judge_period
 from compliance.policy import Policy, load_policy
+from compliance.response import INCIDENT_FINDINGS, Response
 from compliance.tally import Tally
 from compliance.verdicts import (
     FINDINGS,
@@ -196,6 +197,10 @@ def summary(report: Report) -> dict[str, Any]:
         "verdicts": {name: tally.verdicts[name] for name in VERDICTS},
         "reasons": {code: tally.reasons[code] for code in REASONS},
         "officer_findings": {code: tally.findings[code] for code in FINDINGS},
+        "incident_findings": {code: tally.incident_findings[code] for code in INCIDENT_FINDINGS},
+        "median_first_arrival_s": force.median_first_arrival_s,
+        "p90_first_arrival_s": force.p90_first_arrival_s,
+        "over_target_rate": force.over_target_rate,
         "applicable_attendances": force.applicable_attendances,
         "activation_rate": force.activation_rate,
         "child_voice_capture_rate": force.child_voice_rate,
@@ -239,6 +244,8 @@ def report_incident_json(verdict: IncidentVerdict) -> dict[str, Any]:
             {"officer_id": f.officer_id, "code": f.code, **f.evidence} for f in verdict.findings
         ],
         "clips": [_clip_json(link) for link in verdict.evidence.links],
+        "priority": incident.priority or None,
+        **_response_json(verdict.response),
         "reviews": reviews_json(verdict),
     }
 
@@ -272,6 +279,21 @@ def _review_fields(review: ReviewFacts) -> dict[str, Any]:
         "reason": review.reason,
         "actor": review.actor,
         "decided_at": review.decided_at,
+    }
+
+
+def _response_json(response: Response | None) -> dict[str, Any]:
+    """Time to be seen; null figures and no findings for a not-applicable incident."""
+    if response is None:
+        return {
+            "first_arrival_target_s": None,
+            "time_to_first_arrival_s": None,
+            "incident_findings": [],
+        }
+    return {
+        "first_arrival_target_s": response.target_s,
+        "time_to_first_arrival_s": response.first_arrival_s,
+        "incident_findings": [{"code": f.code, **f.evidence} for f in response.findings],
     }
 
 
@@ -373,4 +395,10 @@ def group_json(group: GroupStats) -> dict[str, Any]:
         "findings": group.findings,
         "flagged": bool(group.flags),
         "flags": group.flags,
+        "arrivals_measured": group.arrivals_measured,
+        "median_first_arrival_s": group.median_first_arrival_s,
+        "p90_first_arrival_s": group.p90_first_arrival_s,
+        "over_target": group.over_target,
+        "over_target_rate": group.over_target_rate,
+        "not_attended": group.not_attended,
     }

@@ -23,11 +23,14 @@ from compliance.consistency import (
 )
 from compliance.render import (
     describe_finding,
+    describe_incident_finding,
     describe_reason,
+    duration,
     local_time,
     percent,
     review_items,
     seconds,
+    seen_text,
     summary_line,
 )
 from compliance.report import Report, summary
@@ -56,6 +59,9 @@ def render_html(report: Report) -> str:
         "cards": _cards(report),
         "summary_text": esc(summary_line(report)),
         "charts": "".join(_chart(views[by], title) for by, title in CHART_GROUPINGS),
+        "arrival_charts": "".join(
+            _arrival_chart(views[by], title) for by, title in CHART_GROUPINGS
+        ),
         "incident_table": _incident_table(report.verdicts),
         "flag_rule": esc(views["team"].rule.capitalize()),
         "consistency": "".join(_group_table(views[by]) for by in GROUPINGS),
@@ -86,6 +92,9 @@ def _cards(report: Report) -> str:
         ("", percent(figures["activation_rate"]), "activation"),
         ("", percent(figures["child_voice_capture_rate"]), "child voice captured"),
         ("", figures["unassigned_clips"], "unassigned clips"),
+        ("", duration(figures["median_first_arrival_s"]), "median time to first arrival"),
+        ("", percent(figures["over_target_rate"]), "first arrival over target"),
+        ("", figures["incident_findings"]["NOT_ATTENDED"], "not attended"),
     ]
     return "".join(
         f'<div class="card {esc(kind)}"><div class="n">{esc(n)}</div>'
@@ -143,6 +152,47 @@ def _bars(group: GroupStats, index: int) -> str:
     return "".join(parts)
 
 
+def _arrival_chart(view: ConsistencyView, title: str) -> str:
+    """Median and 90th-percentile time to first arrival per group, with the share over target."""
+    groups = [g for g in view.groups if g.arrivals_measured]
+    if not groups:
+        return f"<div><h3>{esc(title)}</h3><p class='muted'>No attended incidents.</p></div>"
+    scale = max(g.p90_first_arrival_s or 0.0 for g in groups) or 1.0
+    height = ROW_HEIGHT * len(groups) + 10
+    width = LABEL_WIDTH + BAR_WIDTH + 170
+    bars = "".join(_arrival_bars(group, index, scale) for index, group in enumerate(groups))
+    svg = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{esc(title)}">{bars}</svg>'
+    )
+    return f"<div><h3>{esc(title)}</h3>{svg}</div>"
+
+
+def _arrival_bars(group: GroupStats, index: int, scale: float) -> str:
+    top = index * ROW_HEIGHT + 4
+    label = group.label if len(group.label) <= 20 else group.label[:19] + "…"
+    parts = [
+        f'<text x="{LABEL_WIDTH - 8}" y="{top + 17}" font-size="12" text-anchor="end" '
+        f'fill="#1d2330">{esc(label)}<title>{esc(group.label)}: {group.arrivals_measured} '
+        f"incidents reached first</title></text>"
+    ]
+    bars = ((0, group.median_first_arrival_s, "#1f4e99", "median"),
+            (13, group.p90_first_arrival_s, "#9bb3dc", "90%"))  # fmt: skip
+    for offset, value, colour, name in bars:
+        length = max(value or 0.0, 0.0) / scale * BAR_WIDTH
+        parts.append(
+            f'<rect x="{LABEL_WIDTH}" y="{top + offset}" width="{length:.1f}" height="11" '
+            f'fill="{colour}"/><text x="{LABEL_WIDTH + length + 4:.1f}" y="{top + offset + 10}" '
+            f'font-size="10" fill="#1d2330">{esc(name)} {esc(duration(value))}</text>'
+        )
+    over = f"{percent(group.over_target_rate)} over target"
+    parts.append(
+        f'<text x="{LABEL_WIDTH + BAR_WIDTH + 90}" y="{top + 17}" font-size="11" '
+        f'fill="{"#b42318" if group.over_target else "#5b6475"}">{esc(over)}</text>'
+    )
+    return "".join(parts)
+
+
 def _force_lines(force: GroupStats, height: int) -> list[str]:
     lines = []
     for rate, colour in ((force.activation_rate, "#1f4e99"), (force.child_voice_rate, "#d97706")):
@@ -161,7 +211,7 @@ def _incident_table(verdicts: list[IncidentVerdict]) -> str:
         return "<p class='muted'>No incidents in this period.</p>"
     head = "".join(
         f"<th>{name}</th>"
-        for name in ("Incident", "Reported", "Verdict", "Reasons", "Officer findings", "Clips")
+        for name in ("Incident", "Reported", "Verdict", "Reasons", "Findings", "Clips")
     )
     rows = "".join(_incident_row(v) for v in verdicts)
     return (
@@ -179,10 +229,13 @@ def _incident_row(v: IncidentVerdict) -> str:
         reasons = [("", v.applicability)]
     reasons += review_items(v)
     findings = [(f.code, describe_finding(f)) for f in v.findings]
+    if v.response:
+        findings += [(f.code, describe_incident_finding(f)) for f in v.response.findings]
+    seen = f"<div class='muted'>seen in {esc(seen_text(v.response))}</div>" if v.response else ""
     return (
         f"<tr><td><strong>{esc(incident.incident_ref)}</strong>"
         f"<div class='muted'>{esc(' · '.join(part for part in about if part))}</div>{notes}</td>"
-        f"<td>{esc(local_time(incident.reported_at, seconds=False))}</td>"
+        f"<td>{esc(local_time(incident.reported_at, seconds=False))}{seen}</td>"
         f"<td><span class='badge {esc(v.verdict)}'>{esc(v.verdict.replace('_', ' '))}</span></td>"
         f"<td>{_evidence_list(reasons)}</td><td>{_evidence_list(findings)}</td>"
         f"<td>{_clip_list(v)}</td></tr>"
@@ -216,6 +269,7 @@ def _clip_list(v: IncidentVerdict) -> str:
 def _group_table(view: ConsistencyView) -> str:
     head = ["By " + view.by, "Incidents", "Attendances", "Activation", "Child voice"]
     head += ["Median start", *(code.replace("_", " ").lower() for code in FINDINGS), "Flag"]
+    head += ["First arrival median", "90th pct", "Over target", "Not attended"]
     cells = "".join(
         f"<th class='num'>{esc(name)}</th>" if i else f"<th>{esc(name)}</th>"
         for i, name in enumerate(head)
@@ -235,8 +289,11 @@ def _group_row(g: GroupStats, force: bool = False) -> str:
     flag = "; ".join(FLAG_WORDS.get(code, code) for code in g.flags)
     label = f"<strong>{esc(g.label)}</strong>" if force else esc(g.label)
     numbers = "".join(f"<td class='num'>{esc(v)}</td>" for v in values)
+    arrival = [duration(g.median_first_arrival_s), duration(g.p90_first_arrival_s)]
+    arrival += [percent(g.over_target_rate), str(g.not_attended)]
+    seen = "".join(f"<td class='num'>{esc(v)}</td>" for v in arrival)
     css = " class='flagged'" if g.flags else ""
-    return f"<tr{css}><td>{label}</td>{numbers}<td class='flag'>{esc(flag)}</td></tr>"
+    return f"<tr{css}><td>{label}</td>{numbers}<td class='flag'>{esc(flag)}</td>{seen}</tr>"
 
 
 def _unassigned(report: Report) -> str:

@@ -17,12 +17,16 @@ from datetime import tzinfo
 
 from bwv.core.timeutil import as_utc, local_zone
 from compliance.facts import OfficerFacts
+from compliance.response import Response
 from compliance.verdicts import NON_COMPLIANT, AttendanceOutcome, IncidentVerdict
 
 GROUPINGS = ("officer", "team", "station", "type", "month")
 UNKNOWN = "(not in officers list)"
+NOBODY = "(no officer attended)"  # where NOT_ATTENDED incidents fall by officer, team, station
 
-GroupKey = Callable[[IncidentVerdict, AttendanceOutcome], str]
+# The group of an attendance; of an incident's time to first arrival, given the first
+# officer's attendance (None when nobody attended).
+GroupKey = Callable[[IncidentVerdict, AttendanceOutcome | None], str]
 
 
 @dataclass
@@ -35,6 +39,9 @@ class GroupCounts:
     child_voice: int = 0
     start_delays: list[float] = field(default_factory=list)
     findings: Counter[str] = field(default_factory=Counter)
+    arrivals: list[float] = field(default_factory=list)  # seconds to first arrival
+    over_target: int = 0
+    not_attended: int = 0
 
     def count(self, outcome: AttendanceOutcome) -> None:
         self.attendances += 1
@@ -52,6 +59,17 @@ class GroupCounts:
         self.child_voice += other.child_voice
         self.start_delays += other.start_delays
         self.findings.update(other.findings)
+        self.arrivals += other.arrivals
+        self.over_target += other.over_target
+        self.not_attended += other.not_attended
+
+    def count_response(self, response: Response) -> None:
+        """One applicable incident's time to first arrival, in the group that saw it first."""
+        if response.first_arrival_s is None:
+            self.not_attended += 1
+            return
+        self.arrivals.append(response.first_arrival_s)
+        self.over_target += response.over_target
 
 
 @dataclass
@@ -61,6 +79,7 @@ class Tally:
     verdicts: Counter[str] = field(default_factory=Counter)
     reasons: Counter[str] = field(default_factory=Counter)
     findings: Counter[str] = field(default_factory=Counter)
+    incident_findings: Counter[str] = field(default_factory=Counter)
     linked_clips: set[int] = field(default_factory=set)
     ambiguous_links: int = 0
     manual_links: int = 0
@@ -86,6 +105,9 @@ class Tally:
             verdicts=Counter(v.verdict for v in verdicts),
             reasons=Counter(r.code for v in verdicts for r in v.reasons),
             findings=Counter(f.code for v in verdicts for f in v.findings),
+            incident_findings=Counter(
+                f.code for v in verdicts if v.response for f in v.response.findings
+            ),
             linked_clips={link.clip.clip_id for link in links},
             ambiguous_links=sum(1 for link in links if link.ambiguous),
             manual_links=sum(1 for link in links if link.source == "manual"),
@@ -100,6 +122,7 @@ class Tally:
         self.verdicts.update(other.verdicts)
         self.reasons.update(other.reasons)
         self.findings.update(other.findings)
+        self.incident_findings.update(other.incident_findings)
         self.linked_clips |= other.linked_clips
         self.ambiguous_links += other.ambiguous_links
         self.manual_links += other.manual_links
@@ -127,14 +150,34 @@ def _counted(
                 if (by, key) not in seen:
                     seen.add((by, key))
                     counts.incidents += 1
+        if verdict.response is not None:
+            _count_response(verdict, verdict.response, force, groups, keys)
     return force, groups
+
+
+def _count_response(
+    verdict: IncidentVerdict,
+    response: Response,
+    force: GroupCounts,
+    groups: dict[str, dict[str, GroupCounts]],
+    keys: dict[str, GroupKey],
+) -> None:
+    """Counted once per grouping, in the group of the officer who arrived first."""
+    force.count_response(response)
+    first = next(
+        (o for o in verdict.attendances if o.officer_id == response.first_officer_id), None
+    )
+    for by, key_of in keys.items():
+        groups[by].setdefault(key_of(verdict, first), GroupCounts()).count_response(response)
 
 
 def group_key(by: str, officers: dict[str, OfficerFacts]) -> GroupKey:
     """The group an attendance falls in, for `--by`; months are local calendar months."""
     if by in ("team", "station"):
 
-        def officer_attribute(_verdict: IncidentVerdict, outcome: AttendanceOutcome) -> str:
+        def officer_attribute(_verdict: IncidentVerdict, outcome: AttendanceOutcome | None) -> str:
+            if outcome is None:
+                return NOBODY
             found = officers.get(outcome.officer_id)
             return getattr(found, by) if found else UNKNOWN
 
@@ -143,11 +186,11 @@ def group_key(by: str, officers: dict[str, OfficerFacts]) -> GroupKey:
         return _local_month(local_zone())
     if by == "type":
         return lambda verdict, _outcome: verdict.incident.type
-    return lambda _verdict, outcome: outcome.officer_id
+    return lambda _verdict, outcome: outcome.officer_id if outcome else NOBODY
 
 
 def _local_month(zone: tzinfo) -> GroupKey:
-    def month(verdict: IncidentVerdict, _outcome: AttendanceOutcome) -> str:
+    def month(verdict: IncidentVerdict, _outcome: AttendanceOutcome | None) -> str:
         return as_utc(verdict.incident.reported_at).astimezone(zone).strftime("%Y-%m")
 
     return month

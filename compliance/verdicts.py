@@ -26,6 +26,7 @@ from compliance.facts import (
 from compliance.linking import AssignmentIndex
 from compliance.policy import Policy
 from compliance.rawtime import EPOCH
+from compliance.response import Response, measure_response
 
 COMPLIANT = "compliant"
 NEEDS_REVIEW = "needs_review"
@@ -84,6 +85,7 @@ class IncidentVerdict:
     verdict: str
     reasons: list[Reason]
     attendances: list[AttendanceOutcome]
+    response: Response | None = None  # time to first arrival; None when not applicable
     findings: list[Finding] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -112,7 +114,9 @@ def judge(item: IncidentEvidence, policy: Policy, cameras: AssignmentIndex) -> I
     reason = incident_reason(item, policy)
     outcomes = [_attendance(att, item.links, policy, cameras) for att in item.attendance]
     verdict = REASON_VERDICT[reason.code] if reason else COMPLIANT
-    return IncidentVerdict(item, True, applicability, verdict, [reason] if reason else [], outcomes)
+    reasons = [reason] if reason else []
+    response = measure_response(item, policy)
+    return IncidentVerdict(item, True, applicability, verdict, reasons, outcomes, response)
 
 
 def is_applicable(incident: IncidentFacts, policy: Policy) -> tuple[bool, str]:

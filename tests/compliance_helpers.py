@@ -62,9 +62,11 @@ def add_incident(
     kind: str = "Domestic abuse",
     notes: str = "",
     location: str = "1 High Street",
+    priority: str = "",
 ) -> None:
     session.add(
         Incident(
+            priority=priority,
             incident_ref=ref,
             type=kind,
             reported_at=utc(reported),

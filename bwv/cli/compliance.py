@@ -178,6 +178,40 @@ def report_command(
     raise SystemExit(1 if report.non_compliant else 0)
 
 
+@click.command("child-record", short_help="Write what the child said at an incident (audited).")
+@click.argument("incident")
+@click.option("--reason", required=True, help="Why it is disclosed (recorded in the audit).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["md", "html", "json"]), default="md", show_default=True
+)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE.")
+@pass_app
+def child_record_command(
+    app: AppContext, incident: str, reason: str, fmt: str, out: Path | None
+) -> None:
+    """Write the child's-voice record of INCIDENT for a partner agency.
+
+    The incident, the officers present, each linked clip's segments attributed to the
+    child (clip, times, words, probability, speaker group), people's link decisions, and
+    the verdict with its reasons; or, when there is no child speech, why. Marked with the
+    policy's protective_marking. Writing it is an audited disclosure.
+    """
+    from bwv.core.textsafe import printable
+    from bwv.services.child_record import write_child_record
+
+    record, rendered = write_child_record(
+        incident, engine=app.engine, actor=app.actor, reason=reason, fmt=fmt, out=out
+    )
+    if out is None:
+        click.echo(rendered, nl=False)
+    else:
+        click.echo(
+            f"Wrote {fmt} child record of {printable(incident)} to {printable(out)} "
+            f"({record.segment_count} child segments; disclosure audited).",
+            err=True,
+        )
+
+
 @click.command("demo", short_help="Run the whole pipeline on sample_media/ (start here).")
 @click.option(
     "--out",
@@ -206,6 +240,7 @@ def _print_demo(result: Any, summary: str) -> None:
     click.echo(summary)
     click.echo(f"JSON report: {result.json_path}")
     click.echo(f"HTML report: {result.report_path}")
+    click.echo(f"Child record: {result.record_path}")
     if result.admin_password:
         click.echo(f"Web app user: admin, password {result.admin_password} (shown only now)")
     click.echo(f"Web app: bwv --db {result.database} serve   (then open http://127.0.0.1:8000/)")
@@ -218,5 +253,6 @@ COMMANDS: list[click.Command] = [
     review_command,
     incident_command,
     report_command,
+    child_record_command,
     demo_command,
 ]

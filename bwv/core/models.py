@@ -165,6 +165,9 @@ class Incident(SQLModel, table=True):
     child_contact: bool = False
     child_ages: str = ""  # ages separated by ';', empty when unknown
     notes: str = Field(default="", sa_type=Text)
+    # Command-and-control priority (P1, P2, ...; '' when not given): sets the target for
+    # time to first arrival in the policy.
+    priority: str = Field(default="", max_length=16, sa_column_kwargs={"server_default": ""})
 
 
 class Attendance(SQLModel, table=True):

@@ -4,7 +4,7 @@ It is the README's first command, so it must work from a fresh clone with nothin
 the repository: it builds a catalogue in a new (or given) folder, ingests every sample
 clip with the real model, imports the four sample CSVs, records the one manual link a
 person would make (a clip from a camera missing from the kit log), and writes the HTML
-report. The sample cases cover every verdict, reason and officer finding.
+report and one child record. The sample cases cover every verdict, reason and officer finding.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from ingest.worker import IngestSummary
 
 SAMPLE_MEDIA = Path(__file__).resolve().parents[2] / "sample_media"
+CHILD_RECORD = ("INC-2024-0008", "bwv demo: sample disclosure to children's social care")
 MANUAL_LINK = (
     "X60390010_20240305_183000.mov",
     "INC-2024-0005",
@@ -43,6 +44,7 @@ class DemoResult:
     database: Path
     report_path: Path
     json_path: Path
+    record_path: Path
     imports: list[ImportResult]
     ingested: int
     skipped: int
@@ -70,11 +72,13 @@ def run_demo(
     report = verdicts_report(engine=engine, actor=actor)
     report_path, json_path = _write_reports(report, folder)
     password = _demo_admin(engine, actor)
+    record_path = _write_child_record(engine, actor, folder)
     return DemoResult(
         folder=folder,
         database=database,
         report_path=report_path,
         json_path=json_path,
+        record_path=record_path,
         imports=imports,
         ingested=ingested.ingested,
         skipped=ingested.skipped,
@@ -140,3 +144,13 @@ def _write_reports(report: Report, folder: Path) -> tuple[Path, Path]:
     html_path.write_text(render_html(report), encoding="utf-8")
     json_path.write_bytes(contract_json(report_json(report)))
     return html_path, json_path
+
+
+def _write_child_record(engine: Engine, actor: str, folder: Path) -> Path:
+    """One child record, as a partner agency would receive it (an audited disclosure)."""
+    from bwv.services.child_record import write_child_record
+
+    incident, reason = CHILD_RECORD
+    path = folder / f"child-record-{incident}.html"
+    write_child_record(incident, engine=engine, actor=actor, reason=reason, fmt="html", out=path)
+    return path

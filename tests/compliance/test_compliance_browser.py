@@ -77,3 +77,39 @@ def test_malicious_note_stays_text_in_the_browser(report_html: Path, tmp_path: P
     assert "owned" not in dom.split("</title>")[0]
     assert "<script" not in dom and "<img" not in dom
     assert "&lt;script&gt;document.title='owned'&lt;/script&gt;" in dom
+
+
+def test_child_record_prints_on_a4_with_text_kept_as_text(tmp_path: Path) -> None:
+    """`bwv child-record --format html` printed by Chromium: A4 pages; the transcript's
+    markup stays text in the DOM."""
+    from bwv.core.models import TranscriptSegment
+
+    engine = make_engine(tmp_path)
+    with session_scope(engine) as session:
+        standard_incident(session)
+        clip_id = add_clip(session, serial="CAM1", start="2024-01-16T10:00:10", seconds=590)
+        for n in range(60):  # enough rows for more than one page
+            session.add(
+                TranscriptSegment(clip_id=clip_id, start_s=n * 5.0, end_s=n * 5.0 + 4,
+                                  text=f"{NASTY} line {n}", confidence=-0.2,
+                                  child_probability=0.9, speaker=0, speaker_child_probability=0.9)
+            )  # fmt: skip
+    relink(engine)
+    page = tmp_path / "record.html"
+    result = CliRunner().invoke(
+        main, ["--db", str(tmp_path / "bwv.db"), "child-record", "INC-1", "--reason", "test",
+               "--format", "html", "--out", str(page)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    pdf = tmp_path / "record.pdf"
+    run = chromium(tmp_path, f"--print-to-pdf={pdf}", "--no-pdf-header-footer", page.as_uri())
+    assert pdf.exists(), run.stderr
+    boxes = pdf.read_bytes().split(b"/MediaBox")[1:]
+    assert len(boxes) >= 2  # several pages
+    for box in boxes:  # A4 is 595 x 842 points
+        width, height = (float(n) for n in box.split(b"]")[0].strip(b" [").split()[2:4])
+        assert (round(width), round(height)) in ((595, 842), (596, 842), (596, 843))
+    dom = chromium(tmp_path, "--dump-dom", page.as_uri()).stdout
+    assert "owned" not in dom.split("</title>")[0]
+    assert "<script" not in dom and "<img" not in dom
+    assert dom.count("OFFICIAL-SENSITIVE") >= 3

@@ -58,6 +58,21 @@ def test_demo_covers_every_reason_and_finding(demo: tuple[Path, str, int]) -> No
     assert verdicts["INC-2024-0007"] == ["FOOTAGE_UNREADABLE"]
     for ref in ("INC-2024-0001", "INC-2024-0008", "INC-2024-0009"):  # child speaks
         assert verdicts[ref] in ([], ["CHILD_VOICE_NOT_DETECTED"])
+    assert summary["incident_findings"] == {"SLOW_RESPONSE": 1, "NOT_ATTENDED": 1}
+    seen = {
+        i["incident_ref"]: [f["code"] for f in i["incident_findings"]] for i in data["incidents"]
+    }
+    assert seen["INC-2024-0012"] == ["SLOW_RESPONSE"]  # P1 reached after 37 minutes (BST)
+    assert seen["INC-2024-0015"] == ["NOT_ATTENDED"]
+
+
+def test_demo_writes_one_child_record(demo: tuple[Path, str, int]) -> None:
+    out, output, _code = demo
+    record = out / "child-record-INC-2024-0008.html"
+    assert f"Child record: {record}" in output.splitlines()
+    page = record.read_text(encoding="utf-8")
+    assert "OFFICIAL-SENSITIVE" in page and "incident INC-2024-0008" in page
+    assert "No child speech" not in page  # clip 7's dialogue is one child-judged speaker
 
 
 def test_demo_can_run_again_in_the_same_folder(demo: tuple[Path, str, int]) -> None:
