@@ -1,7 +1,7 @@
 """The one rule for naming a clip on the command line or in a URL.
 
 `CLIP` is tried, in this order, as:
-1. a clip id (all digits) that exists;
+1. a clip id (all digits, below 2**63) that exists;
 2. an exact file name;
 3. a SHA-256, or a prefix of at least 8 hex digits.
 The first form that matches anything decides; more than one clip matching it is an error
@@ -27,7 +27,7 @@ _SHOWN = 5  # clips named in a "matches several" error
 def find_clip(session: Session, reference: str) -> Clip:
     """The clip `reference` names, by the rule in the module docstring."""
     text = reference.strip()
-    if text.isdigit() and (clip := session.get(Clip, int(text))) is not None:
+    if _is_id(text) and (clip := session.get(Clip, int(text))) is not None:
         return clip
     matches = _by_name(session, text) or _by_hash(session, text)
     if not matches:
@@ -37,6 +37,12 @@ def find_clip(session: Session, reference: str) -> Clip:
         more = " ..." if len(matches) > _SHOWN else ""
         raise BwvError(f"{reference!r} matches several clips ({ids}{more}); give the clip id")
     return matches[0]
+
+
+def _is_id(text: str) -> bool:
+    # Digits beyond a 64-bit integer cannot be an id (the database would refuse them);
+    # they may still be a file name or a hash prefix.
+    return text.isascii() and text.isdigit() and int(text) < 2**63
 
 
 def _by_name(session: Session, text: str) -> list[Clip]:

@@ -67,6 +67,18 @@ def test_show_and_link_pick_the_same_clip_for_one_reference(twins: tuple[Path, E
     assert json.loads(output)["clips"][0]["clip_id"] == shown
 
 
+@pytest.mark.parametrize("reference", ["99999999999999999999999", "٣", "1" * 400])
+def test_a_number_too_big_or_not_ascii_is_no_clip_not_a_crash(
+    twins: tuple[Path, Engine], reference: str
+) -> None:
+    db, _engine = twins
+    code, output = run(db, "show", reference)
+    assert (code, output) == (
+        2,
+        f"Error: no clip {reference!r} in the catalogue (give an id, hash or file name)\n",
+    )
+
+
 def test_a_shared_file_name_is_ambiguous_to_every_command(twins: tuple[Path, Engine]) -> None:
     db, _engine = twins
     for args in (("show", "same.mp4"), ("link", "same.mp4", "INC-1", "--reason", "x"),
