@@ -32,6 +32,8 @@ class Policy:
     link_post_departure_s: float = 300.0
     flag_below_points: float = 20.0
     flag_min_attendances: int = 5
+    child_voice_age: int = 12
+    other_voice_compliant: bool = False
     source: str = "built-in"
 
     def as_dict(self) -> dict[str, Any]:
@@ -53,6 +55,8 @@ _LIMITS: dict[str, tuple[type, float, float]] = {
     "link_post_departure_s": (float, 0.0, 86400.0),
     "flag_below_points": (float, 0.0, 100.0),
     "flag_min_attendances": (int, 1, 1_000_000),
+    "child_voice_age": (int, 1, 18),
+    "other_voice_compliant": (bool, 0, 1),
 }
 
 
@@ -104,6 +108,10 @@ def _checked(key: str, value: Any) -> int | float:
         known = ", ".join(f.name for f in fields(Policy) if f.name != "source")
         raise ValueError(f"unknown setting (known: {known})")
     kind, low, high = _LIMITS[key]
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"must be true or false, not {value!r}")
+        return value
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"must be a number, not {type(value).__name__}")
     if kind is int and not isinstance(value, int):
