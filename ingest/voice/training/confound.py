@@ -14,7 +14,7 @@ Two measurements, both speaker-disjoint, are printed by `bwv voice train`:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -85,7 +85,9 @@ def measure_confound(
     width = train_sets[0].x.shape[1]
     figures = []
     for name, columns in feature_groups(width, d_model).items():
-        cv = cross_validate([_columns(e, columns) for e in train_sets], labels, folds, config)
+        # The acoustic weight is for the acoustic columns of the whole embedding only.
+        chosen = config if len(columns) == width else replace(config, acoustic_weight=1.0)
+        cv = cross_validate([_columns(e, columns) for e in train_sets], labels, folds, chosen)
         logits = {c: cv.logits(_columns(e, columns)) for c, e in tests.items()}
         figures.append(
             GroupFigures(

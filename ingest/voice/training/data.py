@@ -122,6 +122,17 @@ def read_labels(data_dir: Path) -> list[Utterance]:
     return rows
 
 
+def read_texts(data_dir: Path) -> dict[str, str] | None:
+    """What each utterance's speaker read (labels.csv's optional `text` column), by audio
+    path; None when the folder does not say."""
+    labels = Path(data_dir) / "labels.csv"
+    with labels.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        if "text" not in (reader.fieldnames or []):
+            return None
+        return {str(Path(data_dir) / row["file"]): row["text"] or "" for row in reader}
+
+
 def _utterance(data_dir: Path, row: dict[str, str], line: int) -> Utterance:
     try:
         age = int(float(row["age"]))

@@ -63,7 +63,7 @@ REVERSED = "reversed"  # the same voices played backwards: the confound test
 AUGMENTED = ("clean", "bodyworn1")
 # Test-only conditions are encoded for a share of the utterances (every n-th), to bound the
 # encoding time; every speaker keeps several utterances in each.
-SUBSET_EVERY = {HARD_TEST: 2, REVERSED: 4}
+SUBSET_EVERY = {BODYWORN_TEST: 2, HARD_TEST: 4, REVERSED: 5}
 CROP_SECONDS = (1.0, 2.0, 3.0, 5.0)
 
 
@@ -83,7 +83,7 @@ class RecipeFigures:
 
     recipe: str
     clean: Scores
-    bodyworn: Scores
+    bodyworn: Scores | None  # None when trained without body-worn copies (not encoded)
     hard: Scores
     crop_auc: dict[float, float]  # segment seconds -> utterance AUC on clean crops
 
@@ -93,8 +93,14 @@ class RecipeFigures:
             f"== trained on {self.recipe}",
             "-- tested on clean utterances",
             *self.clean.lines(),
-            "-- tested on body-worn augmented utterances (noise, room, gain, AAC)",
-            *self.bodyworn.lines(),
+            *(
+                [
+                    "-- tested on body-worn augmented utterances (noise, room, gain, AAC)",
+                    *self.bodyworn.lines(),
+                ]
+                if self.bodyworn
+                else []
+            ),
             "-- tested on harder body-worn utterances (another adult talking over, TV or radio, "
             "reverberant room, rubbing and wind, band-limited or muffled, AAC; every 2nd "
             "utterance)",
@@ -141,9 +147,7 @@ def train(
     utterances = read_labels(data_dir)
     _check_trainable(utterances, options.folds)
     conditions = AUGMENTED if options.augment else (CLEAN,)
-    chosen = {c: utterances for c in (*conditions, BODYWORN_TEST)} | {
-        c: utterances[::every] for c, every in SUBSET_EVERY.items()
-    }
+    chosen = {c: utterances[:: SUBSET_EVERY.get(c, 1)] for c in (*conditions, HARD_TEST, REVERSED)}
     sets = {
         c: with_acoustics(_extract_logged(chosen_u, c, options.model_name, log), c)
         for c, chosen_u in chosen.items()
@@ -160,6 +164,7 @@ def train(
     false_attributions = [
         data.false_attribution(cv, c, options.conversations)
         for c in (CLEAN, BODYWORN_TEST, HARD_TEST)
+        if c in sets
     ]
     log("measuring what the score rests on")
     confound = data.confound(recipes[-1][1], options)
@@ -225,22 +230,23 @@ class _TrainingData:
     ) -> tuple[RecipeFigures, CrossValidation, tuple[float, float]]:
         train_sets = self.training_examples(conditions, options.crops)
         cv = cross_validate(train_sets, self.labels, self.folds, options.config, self.speakers)
-        tests = [self.examples[CLEAN], self.examples[BODYWORN_TEST]]
+        tests = [self.examples[c] for c in (CLEAN, BODYWORN_TEST) if c in self.examples]
         calibration = cv.calibrate(tests, self.labels, self.final_use)
-        clean, bodyworn, hard = (
+        clean, hard, *bodyworn = (
             score(
                 self.labels[t.source],
                 cv.probabilities(t),
                 self.speakers[t.source],
                 DEFAULT_THRESHOLD,
             )
-            for t in (*tests, self.examples[HARD_TEST])
+            for t in (tests[0], self.examples[HARD_TEST], *tests[1:])
         )
         crop_auc = {
             s: auc(self.labels, cv.logits(embed_crops(self.sets[CLEAN], (s, s), seed=99)))
             for s in CROP_SECONDS
         }
-        return RecipeFigures(recipe, clean, bodyworn, hard, crop_auc), cv, calibration
+        figures = RecipeFigures(recipe, clean, bodyworn[0] if bodyworn else None, hard, crop_auc)
+        return figures, cv, calibration
 
     def false_attribution(
         self, cv: CrossValidation, condition: str, count: int
@@ -352,39 +358,6 @@ def _model_meta(
         "cross_validation": [asdict(f) for f in figures],
         "false_attribution": [asdict(f) for f in false_attributions],
     }
-
-
-@dataclass(frozen=True)
-class EvalResult:
-    data_dir: Path
-    model: str
-    scores: Scores
-
-    def lines(self) -> list[str]:
-        return [f"{self.model} on {self.data_dir}", *self.scores.lines()]
-
-    def to_dict(self) -> dict[str, object]:
-        """JSON-ready: undefined figures (one class only) become null, not NaN."""
-
-        scores = {k: None if v != v else v for k, v in asdict(self.scores).items()}
-        return {"data": str(self.data_dir), "model": self.model, **scores}
-
-
-def evaluate(
-    data_dir: Path,
-    model_path: Path | None = None,
-    log: Callable[[str], None] = lambda _message: None,
-) -> EvalResult:
-    """Scores a classifier, unchanged, on a labelled folder (child means age 12 or under)."""
-    utterances = read_labels(data_dir)
-    model = ChildVoiceModel.load(model_path)
-    encoder = str(model.meta.get("encoder", "tiny.en"))
-    log(f"encoding {len(utterances)} utterances")
-    frame_set = extract_frames(utterances, CLEAN, encoder, cache_frames=False)
-    frame_set = with_acoustics(frame_set, CLEAN, cache_frames=False)
-    probs = model.probabilities(embed_utterances(frame_set).x)
-    scores = score(frame_set.labels, probs, frame_set.speakers, model.threshold)
-    return EvalResult(Path(data_dir), f"{model.name} {model.version}", scores)
 
 
 def piece_probabilities(
