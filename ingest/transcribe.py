@@ -55,6 +55,7 @@ class Transcriber:
     suppress: list[int]
     voice: Any = None
     name: str = "tiny.en"
+    beam_size: int = 1  # greedy, as ingest decodes; `bwv voice evaluate --wer` compares 5
 
 
 def load_transcriber(
@@ -94,7 +95,7 @@ def _transcribe_batch(transcriber: Transcriber, windows: list[Window]) -> list[S
     results = transcriber.model.model.generate(
         encoded,
         [list(transcriber.prompt) for _ in windows],
-        beam_size=1,
+        beam_size=transcriber.beam_size,
         max_length=transcriber.model.max_length,
         return_scores=True,
         return_no_speech_prob=True,

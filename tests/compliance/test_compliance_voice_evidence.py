@@ -98,3 +98,17 @@ def test_a_policy_with_a_non_boolean_switch_is_refused(engine: Engine, tmp_path:
     )
     assert result.exit_code == 2
     assert "other_voice_compliant: must be true or false, not 1" in result.output
+
+
+def test_show_and_transcripts_mark_the_wearer(engine: Engine, tmp_path: Path) -> None:
+    clip_id = catalogue(engine, ages="7")
+    db = str(tmp_path / "bwv.db")
+    shown = CliRunner().invoke(main, ["--db", db, "show", str(clip_id)])
+    lines = [line for line in shown.output.splitlines() if "words" in line]
+    assert "WEARER" in lines[0] and not any("WEARER" in line for line in lines[1:]), lines
+    as_json = json.loads(
+        CliRunner().invoke(main, ["--db", db, "show", str(clip_id), "--json"]).output
+    )
+    assert [s["wearer"] for s in as_json["transcript"]] == [True, False, False, False]
+    txt = CliRunner().invoke(main, ["--db", db, "transcript", str(clip_id), "--format", "txt"])
+    assert txt.output.count("[wearer]") == 1

@@ -102,8 +102,8 @@ class RecipeFigures:
                 else []
             ),
             "-- tested on harder body-worn utterances (another adult talking over, TV or radio, "
-            "reverberant room, rubbing and wind, band-limited or muffled, AAC; every 2nd "
-            "utterance)",
+            "reverberant room, rubbing and wind, band-limited or muffled, AAC; every "
+            f"{SUBSET_EVERY[HARD_TEST]}th utterance)",
             *self.hard.lines(),
             f"-- utterance AUC on clean segments cut to a fixed length: {crops}",
         ]

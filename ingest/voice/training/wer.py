@@ -22,10 +22,12 @@ class WerFigures:
     adults: float
     child_words: int
     adult_words: int
+    beam_size: int = 1
 
     def lines(self) -> list[str]:
+        decoding = "greedy" if self.beam_size == 1 else f"beam {self.beam_size}"
         return [
-            f"word error rate (tiny.en, greedy, against the read text): children "
+            f"word error rate (tiny.en, {decoding}, against the read text): children "
             f"{self.children:.3f} ({self.child_words} words), adults {self.adults:.3f} "
             f"({self.adult_words} words)"
         ]
@@ -48,12 +50,18 @@ def word_errors(reference: list[str], hypothesis: list[str]) -> int:
 
 
 def word_error_rates(
-    utterances: list[Utterance], texts: dict[str, str], model_name: str = "tiny.en"
+    utterances: list[Utterance],
+    texts: dict[str, str],
+    model_name: str = "tiny.en",
+    beam_size: int = 1,
 ) -> WerFigures:
+    from dataclasses import replace
+
     from ingest.encoder import SAMPLE_RATE, Piece
     from ingest.transcribe import load_transcriber, transcribe
 
     transcriber = load_transcriber(model_name, "en", child_voice=False)
+    transcriber = replace(transcriber, beam_size=beam_size)
     totals = {True: [0, 0], False: [0, 0]}  # child? -> [errors, reference words]
     for utterance in utterances:
         reference = normalised_words(texts.get(str(utterance.path), ""))
@@ -70,4 +78,5 @@ def word_error_rates(
         adult_errors / adult_words if adult_words else float("nan"),
         child_words,
         adult_words,
+        beam_size,
     )
