@@ -242,10 +242,8 @@ def extract_acoustics(
     ]
     if cache_frames:
         _make_cache_folder(cache.parent)
-        partial = cache.with_suffix(".partial.npz")
         lengths = np.array([len(r) for r in rows])
-        np.savez(partial, acoustics=np.concatenate(rows), lengths=lengths)
-        partial.replace(cache)
+        _save_atomically(cache, acoustics=np.concatenate(rows), lengths=lengths)
     return rows
 
 
@@ -299,9 +297,13 @@ def _make_cache_folder(folder: Path) -> None:
 
 
 def _write_cache(cache: Path, frame_set: FrameSet) -> None:
+    _save_atomically(cache, frames=frame_set.frames, bounds=frame_set.bounds, mels=frame_set.mels)
+
+
+def _save_atomically(cache: Path, **arrays: np.ndarray) -> None:
     partial = cache.with_suffix(".partial.npz")  # a killed run must not leave a torn cache
     try:
-        np.savez(partial, frames=frame_set.frames, bounds=frame_set.bounds, mels=frame_set.mels)
+        np.savez(partial, **arrays)  # type: ignore[arg-type]
         partial.replace(cache)
     except OSError as exc:
         partial.unlink(missing_ok=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bwv.core.errors import BwvError
 from ingest.encoder import FRAME_S
 from ingest.voice.model import ChildVoiceModel
 from ingest.voice.training.data import (
@@ -84,6 +85,9 @@ def evaluate(
     """Scores a classifier, unchanged, on a labelled folder (child means age 12 or under);
     `wer` also transcribes every utterance (slow) when labels.csv has a `text` column."""
     utterances = read_labels(data_dir)
+    texts = read_texts(data_dir) if wer else None
+    if wer and texts is None:  # refused now, not after the encoding it would waste
+        raise BwvError(f"{Path(data_dir) / 'labels.csv'} has no text column: --wer needs it")
     model = ChildVoiceModel.load(model_path)
     encoder = str(model.meta.get("encoder", "tiny.en"))
     log(f"encoding {len(utterances)} utterances")
@@ -92,7 +96,6 @@ def evaluate(
     probs = model.probabilities(embed_utterances(frame_set).x)
     scores = score(frame_set.labels, probs, frame_set.speakers, model.threshold)
     talk = conversation_figures(frame_set, model, conversations) if conversations else None
-    texts = read_texts(data_dir) if wer else None
     if texts is not None:
         log(f"transcribing {len(utterances)} utterances for the word error rate")
     errors = word_error_rates(utterances, texts, encoder) if texts is not None else None
