@@ -21,7 +21,7 @@ from ingest.voice.training.data import Examples
 from ingest.voice.training.network import NetConfig, fit_networks, fit_platt
 
 MODEL_NAME = "bwv-child-voice"
-MODEL_VERSION = "1.0"
+MODEL_VERSION = "2.0"
 HELD_OUT_PER_CLASS = 4  # children and adults left out of the final fit, for the shipped test
 
 
