@@ -112,3 +112,17 @@ def test_show_and_transcripts_mark_the_wearer(engine: Engine, tmp_path: Path) ->
     assert [s["wearer"] for s in as_json["transcript"]] == [True, False, False, False]
     txt = CliRunner().invoke(main, ["--db", db, "transcript", str(clip_id), "--format", "txt"])
     assert txt.output.count("[wearer]") == 1
+
+
+def test_every_report_format_renders_the_new_evidence(engine: Engine, tmp_path: Path) -> None:
+    catalogue(engine, ages="")
+    db = str(tmp_path / "bwv.db")
+    for fmt in ("table", "csv", "json", "html"):
+        out = tmp_path / f"report.{fmt}"
+        result = CliRunner().invoke(
+            main, ["--db", db, "report", "--format", fmt, "--output", str(out)]
+        )
+        assert result.exit_code == 0, (fmt, result.output)
+        text = out.read_text() if out.exists() else result.output
+        assert "CHILD_VOICE_NOT_DETECTED" in text, fmt
+    assert "2024-01-16T10:00:40" in (tmp_path / "report.json").read_text()
