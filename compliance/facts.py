@@ -16,7 +16,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, exists, func, or_, select
 from sqlmodel import Session
 
-from bwv.core.child_speech import child_seconds_sql
+from bwv.core.child_speech import (
+    child_seconds_sql,
+    other_voice_first_sql,
+    other_voice_seconds_sql,
+)
 from bwv.core.models import (
     Assignment,
     Attendance,
@@ -90,6 +94,9 @@ class ClipFacts:
     audio_state: str | None
     speech_seconds: float
     child_speech_seconds: float  # the classifier's, at the policy's threshold
+    # Speech by someone other than the camera's wearer, and where in the clip it starts.
+    other_voice_seconds: float = 0.0
+    other_voice_first_s: float | None = None
     review: ReviewFacts | None = None
 
     @property
@@ -221,6 +228,8 @@ def _links(session: Session, chosen: Any, policy: Policy) -> list[tuple[str, Lin
         link.c.source,
         *_clip_columns(clip),
         child_seconds_sql(clip.c.id, policy.child_probability_threshold),
+        other_voice_seconds_sql(clip.c.id),
+        other_voice_first_sql(clip.c.id),
         *_review_columns(review.c),
     )
     query = query.join_from(link, clip, link.c.clip_id == clip.c.id).outerjoin(
@@ -262,7 +271,7 @@ def _clip_columns(clip: Any) -> list[Any]:
 
 def _clip_facts(row: Any) -> ClipFacts:
     clip_id, name, status, failure, serial, started_text, ended_text, duration, audio = row[:9]
-    speech, child = row[9], row[10]
+    speech, child, other, other_first = row[9:13]
     started = naive(started_text) if started_text else None
     ended = naive(ended_text) if ended_text else None
     return ClipFacts(
@@ -276,7 +285,9 @@ def _clip_facts(row: Any) -> ClipFacts:
         audio_state=audio,
         speech_seconds=speech or 0.0,
         child_speech_seconds=round(child or 0.0, 3),
-        review=_review(row[11:17]),
+        other_voice_seconds=round(other or 0.0, 3),
+        other_voice_first_s=other_first,
+        review=_review(row[13:19]),
     )
 
 

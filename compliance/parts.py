@@ -32,6 +32,7 @@ from sqlmodel import Session
 from bwv.core.db import read_scope
 from bwv.core.models import Incident
 from compliance.bulk import paused_gc
+from compliance.candidates import attach_candidates
 from compliance.facts import Period, UnassignedClip, load_evidence, unassigned_clips
 from compliance.policy import Policy
 from compliance.rawtime import naive, raw
@@ -114,7 +115,8 @@ def _judge_chunk(engine: Engine, judging: Judging, period: Period) -> JudgedPart
     with read_scope(engine) as session:
         evidence = load_evidence(session, policy=judging.policy, period=period)
         unassigned = unassigned_clips(session, period)
-    verdicts = judge_all(evidence, judging.policy)
+        verdicts = judge_all(evidence, judging.policy)
+        attach_candidates(session, verdicts)
     tally = Tally.of(verdicts, evidence.officers, judging.groupings)
     judged = JudgedPart(tally, verdicts if judging.keep_verdicts else [], {}, unassigned)
     if judging.encode is not None:

@@ -44,6 +44,8 @@ class Policy:
     # (priority, seconds) pairs, `default` last: a tuple so the policy stays hashable.
     first_arrival_target_s: tuple[tuple[str, float], ...] = DEFAULT_TARGETS
     protective_marking: str = DEFAULT_MARKING
+    child_voice_age: int = 12
+    other_voice_compliant: bool = False
     source: str = "built-in"
 
     def as_dict(self) -> dict[str, Any]:
@@ -77,6 +79,8 @@ _LIMITS: dict[str, tuple[type, float, float]] = {
     "link_post_departure_s": (float, 0.0, 86400.0),
     "flag_below_points": (float, 0.0, 100.0),
     "flag_min_attendances": (int, 1, 1_000_000),
+    "child_voice_age": (int, 1, 18),
+    "other_voice_compliant": (bool, 0, 1),
 }
 _TARGET_LIMITS = (float, 1.0, 7 * 86400.0)  # up to a week: a scheduled appointment
 
@@ -140,6 +144,10 @@ def _checked(key: str, value: Any) -> int | float:
 
 def _within(limits: tuple[type, float, float], value: Any) -> int | float:
     kind, low, high = limits
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"must be true or false, not {value!r}")
+        return value
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"must be a number, not {type(value).__name__}")
     if kind is int and not isinstance(value, int):

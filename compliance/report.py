@@ -22,6 +22,7 @@ from bwv.core.db import read_scope, session_scope
 from bwv.core.errors import NotFound
 from bwv.core.models import Incident, utc_now
 from bwv.core.timeutil import checked_zone, iso_z
+from compliance.candidates import attach_candidates
 from compliance.consistency import (
     GROUPINGS,
     ConsistencyView,
@@ -150,6 +151,7 @@ def judge_incident(session: Session, ref: str, policy: Policy) -> IncidentDetail
         raise NotFound(f"no incident {ref!r} in the catalogue")
     evidence = load_evidence(session, policy=policy, period=Period(), refs=[ref])
     verdict = judge_all(evidence, policy)[0]
+    attach_candidates(session, [verdict])
     return IncidentDetail(verdict=verdict, officers=evidence.officers, policy=policy)
 
 

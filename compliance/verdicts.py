@@ -12,7 +12,7 @@ them (with the trailing Z) in C far faster than Python formats them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from compliance.facts import (
@@ -148,9 +148,52 @@ def incident_reason(item: IncidentEvidence, policy: Policy) -> Reason | None:
     if speech <= 0:
         return Reason("NO_SPEECH", {"clip_ids": _ids(audible), "speech_seconds": 0.0})
     child = sum(child_seconds(clip) for clip in audible)
-    if child < policy.min_child_speech_s:
-        return Reason("CHILD_VOICE_NOT_DETECTED", _child_evidence(audible, speech, child, policy))
-    return None
+    if child >= policy.min_child_speech_s:
+        return None
+    evidence = _child_evidence(audible, speech, child, policy)
+    evidence["voice_rule"] = voice_rule(item.incident, policy)
+    if evidence["voice_rule"] == OTHER_VOICE:
+        evidence.update(_other_voice_evidence(audible))
+        if policy.other_voice_compliant and (
+            evidence["other_voice_seconds"] >= policy.min_child_speech_s
+        ):
+            return None
+    return Reason("CHILD_VOICE_NOT_DETECTED", evidence)
+
+
+CHILD_VOICE = "child_voice"
+OTHER_VOICE = "other_voice"
+
+
+def voice_rule(incident: IncidentFacts, policy: Policy) -> str:
+    """Whose speech shows the child was heard: `child_voice` (speech attributed to a child)
+    when a child of speaking age is younger than `policy.child_voice_age`; otherwise, or
+    when no age is recorded, `other_voice` (speech by anyone but the camera wearers),
+    because from about 12 many children sound like adults."""
+    ages = [int(age) for age in incident.child_ages.split(";") if age.strip()]
+    young = [a for a in ages if policy.min_speaking_age <= a < policy.child_voice_age]
+    return CHILD_VOICE if young else OTHER_VOICE
+
+
+def _other_voice_evidence(audible: list[ClipFacts]) -> dict[str, Any]:
+    heard = [clip for clip in audible if clip.other_voice_seconds > 0]
+    return {
+        "other_voice_seconds": round(sum(clip.other_voice_seconds for clip in heard), 1),
+        "other_voice": [
+            {
+                "clip_id": clip.clip_id,
+                "seconds": round(clip.other_voice_seconds, 1),
+                "first_at": _clip_time(clip, clip.other_voice_first_s),
+            }
+            for clip in heard
+        ],
+    }
+
+
+def _clip_time(clip: ClipFacts, offset_s: float | None) -> datetime | None:
+    if clip.started_at is None or offset_s is None:
+        return None
+    return clip.started_at + timedelta(seconds=round(offset_s, 3))
 
 
 def heard_by_reviewer(clips: list[ClipFacts]) -> bool:

@@ -39,6 +39,8 @@ class Segment:
     speech_s: float | None = None
     speaker: int | None = None
     speaker_child_probability: float | None = None
+    wearer: bool | None = None  # the speaker group is the camera wearer's (near-field)
+    level_db: float | None = None  # RMS level of the segment's audio, for finding the wearer
     # Kept from transcription until the whole clip's segments are scored and grouped.
     embedding: np.ndarray | None = field(default=None, compare=False, repr=False)
 
@@ -53,6 +55,7 @@ class Transcriber:
     suppress: list[int]
     voice: Any = None
     name: str = "tiny.en"
+    beam_size: int = 1  # greedy, as ingest decodes; `bwv voice evaluate --wer` compares 5
 
 
 def load_transcriber(
@@ -92,7 +95,7 @@ def _transcribe_batch(transcriber: Transcriber, windows: list[Window]) -> list[S
     results = transcriber.model.model.generate(
         encoded,
         [list(transcriber.prompt) for _ in windows],
-        beam_size=1,
+        beam_size=transcriber.beam_size,
         max_length=transcriber.model.max_length,
         return_scores=True,
         return_no_speech_prob=True,
@@ -102,7 +105,9 @@ def _transcribe_batch(transcriber: Transcriber, windows: list[Window]) -> list[S
     frames = encoder.encoder_frames(encoded) if transcriber.voice is not None else None
     segments = []
     for index, (window, result) in enumerate(zip(windows, results, strict=True)):
-        voice_input = (frames[index], features[index]) if frames is not None else None
+        voice_input = (
+            _voice_input(window, frames[index], features[index]) if frames is not None else None
+        )
         segments.extend(_window_segments(transcriber, window, result, voice_input))
     return segments
 
@@ -131,10 +136,18 @@ def _window_segments(
             confidence=round(confidence, 4),
             no_speech_prob=round(float(result.no_speech_prob), 4),
             speech_s=round(max(end, start + FRAME_S) - start, 3),
+            level_db=_level(window, start, end),
             embedding=embedding,
         )
         for (start, end, text), embedding in zip(spans, embeddings, strict=True)
     ]
+
+
+def _level(window: Window, start_s: float, end_s: float) -> float:
+    from ingest.voice.speakers import level_db
+
+    rate = encoder.SAMPLE_RATE
+    return level_db(window.audio[int(start_s * rate) : int(end_s * rate)])
 
 
 def split_by_timestamps(tokenizer: Any, tokens: list[int], duration_s: float) -> list[Span]:
@@ -158,16 +171,29 @@ def split_by_timestamps(tokenizer: Any, tokens: list[int], duration_s: float) ->
     return spans
 
 
+def _voice_input(
+    window: Window, frames: np.ndarray, mel: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What the child-voice embedding pools: the window's encoder states, its log-mel, and
+    its pitch, formant and tilt rows (one per encoder frame, from the window's own audio)."""
+    from ingest.voice.acoustic import acoustic_frames
+
+    return frames, mel, acoustic_frames(window.audio)
+
+
 def _embeddings(
-    voice: Any, voice_input: tuple[np.ndarray, np.ndarray] | None, spans: list[Span]
+    voice: Any, voice_input: tuple[np.ndarray, np.ndarray, np.ndarray] | None, spans: list[Span]
 ) -> list[np.ndarray | None]:
-    """Per span, the child-voice embedding from the window's encoder states and log-mel."""
+    """Per span, the child-voice embedding from the window's encoder states, log-mel and
+    acoustic rows."""
     if voice is None or voice_input is None:
         return [None] * len(spans)
     from ingest.voice.model import segment_embedding
 
-    frames, mel = voice_input
-    return [segment_embedding(frames, encoder.frame_slice(s, e), mel) for s, e, _ in spans]
+    frames, mel, acoustics = voice_input
+    return [
+        segment_embedding(frames, encoder.frame_slice(s, e), mel, acoustics) for s, e, _ in spans
+    ]
 
 
 def attribute_speakers(transcriber: Transcriber, segments: list[Segment]) -> list[Segment]:
@@ -180,16 +206,22 @@ def attribute_speakers(transcriber: Transcriber, segments: list[Segment]) -> lis
     embeddings = [s.embedding for s in segments if s.embedding is not None]
     if transcriber.voice is None or len(embeddings) != len(segments) or not segments:
         return [replace(s, embedding=None) for s in segments]
+    from ingest.voice.speakers import wearer_group
+
     seconds = np.array([s.speech_s or s.end_s - s.start_s for s in segments])
     found = transcriber.voice.attribute(np.stack(embeddings), seconds)
     alone = [round(float(p), 4) for p in found.probabilities]
     pooled = [round(float(p), 4) for p in found.speaker_probabilities]
+    levels = np.array([-120.0 if s.level_db is None else s.level_db for s in segments])
+    child = found.speaker_probabilities >= transcriber.voice.threshold
+    wearer = wearer_group(found.speakers, seconds, levels, child)
     return [
         replace(
             s,
             child_probability=own,
             speaker=int(speaker),
             speaker_child_probability=group,
+            wearer=bool(speaker == wearer),
             embedding=None,
         )
         for s, own, speaker, group in zip(segments, alone, found.speakers, pooled, strict=True)

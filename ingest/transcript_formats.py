@@ -16,21 +16,36 @@ def render(segments: Sequence[Any], fmt: str, title: str) -> str:
 def _txt(segments: Sequence[Any], title: str) -> str:
     lines = [f"# {title}"]
     for s in segments:
-        marker = " [child]" if getattr(s, "child", False) else ""
-        lines.append(f"[{clock(s.start_s)} - {clock(s.end_s)}]{marker} {s.text}")
+        tag = f" [{_who(s)}]" if _who(s) else ""
+        lines.append(f"[{clock(s.start_s)} - {clock(s.end_s)}]{tag} {s.text}")
     return "\n".join(lines) + "\n"
+
+
+def _who(segment: Any) -> str:
+    """ "child" for child speech, "wearer" for the camera wearer's, else ""."""
+    if getattr(segment, "child", False):
+        return "child"
+    return "wearer" if getattr(segment, "wearer", False) else ""
 
 
 def _srt(segments: Sequence[Any], _title: str) -> str:
     blocks = [
-        f"{n}\n{clock(s.start_s, ',')} --> {clock(s.end_s, ',')}\n{s.text}\n"
+        f"{n}\n{clock(s.start_s, ',')} --> {clock(s.end_s, ',')}\n"
+        + (f"[{_who(s)}] " if _who(s) else "")
+        + f"{s.text}\n"
         for n, s in enumerate(segments, start=1)
     ]
     return "\n".join(blocks)
 
 
 def _vtt(segments: Sequence[Any], _title: str) -> str:
-    cues = [f"{clock(s.start_s)} --> {clock(s.end_s)}\n{s.text}\n" for s in segments]
+    """Child and wearer speech as WebVTT voice spans (`<v child>`), which players show."""
+    cues = [
+        f"{clock(s.start_s)} --> {clock(s.end_s)}\n"
+        + (f"<v {_who(s)}>" if _who(s) else "")
+        + f"{s.text}\n"
+        for s in segments
+    ]
     return "WEBVTT\n\n" + "\n".join(cues)
 
 

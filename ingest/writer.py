@@ -179,6 +179,7 @@ _SEGMENT_FIELDS = (
     "speech_s",
     "speaker",
     "speaker_child_probability",
+    "wearer",
 )
 
 

@@ -62,7 +62,7 @@ def print_clip_detail(detail: Any) -> None:
     _print_media(clip)
     echo("Transcript:" if detail.transcript else "Transcript: none")
     for s in detail.transcript:
-        marker = "CHILD" if s.child else "     "
+        marker = "CHILD " if s.child else "WEARER" if s.wearer else "      "
         who = "   " if s.speaker is None else f"S{s.speaker + 1:<2}"
         echo(f"  {s.start_s:7.2f}-{s.end_s:7.2f} {who} {marker} {s.text}{_odds(s)}")
 

@@ -58,12 +58,27 @@ def train(data_dir: Path, out_path: Path, folds: int, no_augment: bool) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Classifier JSON to score (default: the shipped one).",
 )
+@click.option(
+    "--conversations",
+    type=click.IntRange(min=0),
+    default=100,
+    show_default=True,
+    help="Simulated 2-minute conversations of each kind (0: none).",
+)
+@click.option(
+    "--wer",
+    is_flag=True,
+    help="Also transcribe every utterance and print the word error rate by age group "
+    "(needs a text column in labels.csv; slow).",
+)
 @json_option
-def evaluate(data_dir: Path, model_path: Path | None, as_json: bool) -> None:
+def evaluate(
+    data_dir: Path, model_path: Path | None, conversations: int, wer: bool, as_json: bool
+) -> None:
     """Score the classifier, unchanged, on a labelled folder of recordings."""
-    from ingest.voice.training.train import evaluate
+    from ingest.voice.training.evaluate import evaluate
 
-    result = evaluate(data_dir, model_path, log=_progress)
+    result = evaluate(data_dir, model_path, log=_progress, conversations=conversations, wer=wer)
     if as_json:
         emit_json(result.to_dict())
         return

@@ -73,3 +73,26 @@ def child_seconds_sql(clip_id: Any, threshold: float) -> Any:
     s = TranscriptSegment.__table__.c  # type: ignore[attr-defined]
     query = select(func.sum(speech_seconds_sql(s))).where(s.clip_id == clip_id)
     return query.where(is_child_sql(s, threshold)).scalar_subquery()
+
+
+# Speech by someone other than the camera's wearer: segments of a speaker group that ingest
+# found was not the wearer's (`wearer` false; unknown for clips ingested before wearers
+# were marked, which count as no such speech). The evidence for older children's voices.
+
+
+def is_other_voice(segment: Any) -> bool:
+    return getattr(segment, "wearer", None) is False
+
+
+def other_voice_seconds_sql(clip_id: Any) -> Any:
+    """A scalar subquery: seconds of speech by non-wearers in the clip (NULL when none)."""
+    s = TranscriptSegment.__table__.c  # type: ignore[attr-defined]
+    query = select(func.sum(speech_seconds_sql(s))).where(s.clip_id == clip_id)
+    return query.where(s.wearer.is_(False)).scalar_subquery()
+
+
+def other_voice_first_sql(clip_id: Any) -> Any:
+    """A scalar subquery: where in the clip (seconds) a non-wearer first speaks."""
+    s = TranscriptSegment.__table__.c  # type: ignore[attr-defined]
+    query = select(func.min(s.start_s)).where(s.clip_id == clip_id, s.wearer.is_(False))
+    return query.scalar_subquery()

@@ -123,6 +123,8 @@ class TranscriptSegment(SQLModel, table=True):
     # child probability pooled over the speaker's segments, which child speech is judged on.
     speaker: int | None = None
     speaker_child_probability: float | None = None
+    # Whether the segment's speaker group is the camera's wearer (near-field, loudest).
+    wearer: bool | None = None
 
 
 class Derivative(SQLModel, table=True):

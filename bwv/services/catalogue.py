@@ -65,6 +65,7 @@ class SegmentView:
     child: bool  # judged on the speaker's pooled probability, as clip child speech is
     speaker: int | None = None
     speaker_child_probability: float | None = None
+    wearer: bool | None = None  # the speaker group is the camera wearer's
 
 
 @dataclass(frozen=True)
@@ -182,6 +183,7 @@ def segment_views(segments: list[TranscriptSegment], threshold: float) -> list[S
             is_child(s, threshold),
             s.speaker,
             s.speaker_child_probability,
+            s.wearer,
         )
         for s in segments
     ]

@@ -19,20 +19,26 @@ from typing import Any
 import numpy as np
 
 from bwv.core.errors import BwvError
+from ingest.voice.acoustic import STATS as ACOUSTIC_STATS
+from ingest.voice.acoustic import segment_acoustics
 from ingest.voice.speakers import SpeakerSpace, group_speakers, pooled_logits
 
 DEFAULT_MODEL_PATH = Path(__file__).resolve().parents[1] / "data" / "child_voice.json"
-POOLING = "enc-msd+mel-sd-v1"
+POOLING = "enc-msd+mel-sd+acoustic-v2"
 FORMAT = "bwv-child-voice/1"
+ACOUSTIC_FEATURES = len(ACOUSTIC_STATS)  # the last features of every embedding
 MELS_PER_FRAME = 2  # Whisper's log-mel has a 10 ms hop; its encoder states are 20 ms apart
 
 
-def segment_embedding(frames: np.ndarray, span: slice, mel: np.ndarray) -> np.ndarray:
+def segment_embedding(
+    frames: np.ndarray, span: slice, mel: np.ndarray, acoustics: np.ndarray
+) -> np.ndarray:
     """A fixed-length description of one segment of an encoded window.
 
     `frames` is the window's encoder states [1500, d] and `span` the segment's frames in it
     (`ingest.encoder.frame_slice`); `mel` is the same window's log-mel [n_mels, 3000] as
-    `ingest.encoder.log_mel` gave it to the encoder.
+    `ingest.encoder.log_mel` gave it to the encoder; `acoustics` the window's rows of
+    `ingest.voice.acoustic.acoustic_frames`, one per encoder frame.
 
     From the encoder states: mean and standard deviation (the voice's average and spread)
     and the mean absolute frame-to-frame change (how fast it moves). The final encoder layer
@@ -41,6 +47,10 @@ def segment_embedding(frames: np.ndarray, span: slice, mel: np.ndarray) -> np.nd
     frame's average level (formant and harmonic structure, higher and sparser in children)
     and the mean absolute change of each band between 10 ms frames. Both are blind to a fixed
     microphone or channel colouring, which shifts log-mel bands by a constant.
+
+    Last, `ACOUSTIC_FEATURES` numbers that mean the same in any language (pitch, formants,
+    vocal-tract length, spectral tilt: `ingest.voice.acoustic.segment_acoustics`), because
+    the encoder states also carry pronunciation and content (see the model card).
     """
     part = np.asarray(frames[span], dtype=np.float32)
     bands = np.asarray(mel[:, mel_span(span)], dtype=np.float32).T
@@ -54,6 +64,7 @@ def segment_embedding(frames: np.ndarray, span: slice, mel: np.ndarray) -> np.nd
             _mean_abs_change(part),
             shape.std(axis=0),
             _mean_abs_change(bands),
+            segment_acoustics(acoustics[span]),
         ]
     )
 

@@ -133,3 +133,38 @@ def _absorb_small(
         nearest = min(groups[groups != smallest], key=lambda g: rows[:, labels == g].mean())
         labels[labels == smallest] = nearest
     return labels
+
+
+WEARER_MIN_SHARE = 0.2  # a group with less of the clip's speech is a passer-by, not the wearer
+
+
+def wearer_group(
+    labels: np.ndarray, seconds: np.ndarray, levels_db: np.ndarray, child: np.ndarray
+) -> int | None:
+    """The speaker group of the camera's wearer, or None when no group qualifies.
+
+    The camera is on the officer's chest: their voice is near-field, so the loudest, and
+    they talk throughout. Of the groups holding at least `WEARER_MIN_SHARE` of the clip's
+    speech and not judged a child (`child`, per segment), the one with the highest median
+    segment level (dBFS) is the wearer; a median, so one shout does not decide.
+    """
+    labels = np.asarray(labels)
+    seconds = np.asarray(seconds, np.float64)
+    if len(labels) == 0 or seconds.sum() <= 0:
+        return None
+    best: tuple[float, int] | None = None
+    for group in np.unique(labels):
+        chosen = labels == group
+        share = seconds[chosen].sum() / seconds.sum()
+        if share < WEARER_MIN_SHARE or np.any(np.asarray(child)[chosen]):
+            continue
+        level = float(np.median(np.asarray(levels_db, np.float64)[chosen]))
+        if best is None or level > best[0]:
+            best = (level, int(group))
+    return None if best is None else best[1]
+
+
+def level_db(samples: np.ndarray) -> float:
+    """RMS level of `samples` in dBFS (-120 for silence)."""
+    power = float(np.mean(np.square(samples, dtype=np.float64))) if len(samples) else 0.0
+    return round(10 * np.log10(max(power, 1e-12)), 1)

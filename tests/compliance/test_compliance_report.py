@@ -165,7 +165,7 @@ def test_errors_exit_two(db: Path, tmp_path: Path) -> None:
         f"Error: policy file {bad}: surprise: unknown setting (known: min_speaking_age, "
         "child_probability_threshold, min_child_speech_s, start_grace_s, stop_grace_s, "
         "link_pre_arrival_s, link_post_departure_s, flag_below_points, flag_min_attendances, "
-        "first_arrival_target_s, protective_marking)",
+        "first_arrival_target_s, protective_marking, child_voice_age, other_voice_compliant)",
     ]
     broken = tmp_path / "broken.toml"
     broken.write_text("min_speaking_age = [")

@@ -75,7 +75,7 @@ def test_shipped_model_is_plain_json_and_gives_probabilities(model: ChildVoiceMo
 
 
 def test_calibrated_on_speakers_it_never_heard(held_out_folder: Path) -> None:
-    from ingest.voice.training.train import evaluate
+    from ingest.voice.training.evaluate import evaluate
 
     scores = evaluate(held_out_folder).scores
     observed = scores.child_speakers / scores.speakers  # equal utterances per speaker
@@ -150,14 +150,20 @@ def test_held_out_child_and_adult_are_told_apart_as_speakers(
 ) -> None:
     """Utterances of a held-out child and a held-out adult, as one clip's segments: the
     shipped speaker space groups them by voice, and the child's group scores higher."""
-    from ingest.voice.training.data import embed_utterances, extract_frames, read_labels
+    from ingest.voice.training.data import (
+        embed_utterances,
+        extract_frames,
+        read_labels,
+        with_acoustics,
+    )
 
     assert model.speakers is not None, "the shipped model must carry a speaker space"
     utterances = read_labels(held_out_folder)
     child = next(u.speaker for u in utterances if u.child)
     adult = next(u.speaker for u in utterances if not u.child)
     chosen = [u for u in utterances if u.speaker in (child, adult)]
-    examples = embed_utterances(extract_frames(chosen, cache_frames=False))
+    frames = with_acoustics(extract_frames(chosen, cache_frames=False), "clean", False)
+    examples = embed_utterances(frames)
     found = model.attribute(examples.x, examples.frames * 0.02)
     truth = np.array([u.speaker == child for u in chosen])
     groups = found.speakers

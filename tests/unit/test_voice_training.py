@@ -166,3 +166,15 @@ def test_cli_train_to_an_unwritable_place_is_refused_before_encoding(
     assert result.exit_code == 2, result.output
     assert result.output.strip().startswith(f"Error: cannot write {out}: ")
     assert not (tmp_path / "cache").exists() and blocker.read_text() == "x"
+
+
+def test_cli_evaluate_wer_without_a_text_column_is_refused_before_encoding(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "a.flac").write_bytes(b"not audio: never decoded, the refusal comes first")
+    (tmp_path / "labels.csv").write_text("file,speaker,age\na.flac,1,7\n")
+    result = CliRunner().invoke(main, ["voice", "evaluate", "--data", str(tmp_path), "--wer"])
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        f"Error: {tmp_path / 'labels.csv'} has no text column: --wer needs it"
+    )

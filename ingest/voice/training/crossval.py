@@ -15,13 +15,13 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ingest.encoder import FRAME_S
-from ingest.voice.model import ChildVoiceModel, sigmoid
+from ingest.voice.model import ACOUSTIC_FEATURES, ChildVoiceModel, sigmoid
 from ingest.voice.speakers import fit_speaker_space
 from ingest.voice.training.data import Examples
 from ingest.voice.training.network import NetConfig, fit_networks, fit_platt
 
 MODEL_NAME = "bwv-child-voice"
-MODEL_VERSION = "1.0"
+MODEL_VERSION = "2.0"
 HELD_OUT_PER_CLASS = 4  # children and adults left out of the final fit, for the shipped test
 
 
@@ -48,6 +48,7 @@ def fit_model(
     x = np.concatenate([s.x[use[s.source]] for s in sets])
     y = np.concatenate([labels[s.source[use[s.source]]] for s in sets])
     mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
+    scale[-ACOUSTIC_FEATURES:] /= config.acoustic_weight  # folded into the shipped scale
     networks = fit_networks((x - mean) / scale, y, config, seed)
     model = ChildVoiceModel(MODEL_NAME, MODEL_VERSION, mean, scale, networks)
     if speakers is not None:

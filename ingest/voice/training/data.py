@@ -18,7 +18,7 @@ import csv
 import hashlib
 import os
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -38,6 +38,7 @@ CHILD_MAX_AGE = 12  # child means aged 12 or under, as the compliance policy def
 REQUIRED_COLUMNS = ("file", "speaker", "age")
 ENCODE_BATCH = 8  # windows per encoder call: amortises the call without much memory
 CACHE_VERSION = "v2"  # bump when the frames computed for the same inputs change
+ACOUSTIC_VERSION = "a1"  # bump when `ingest.voice.acoustic` changes what it computes
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,8 @@ class FrameSet:
     frames: np.ndarray  # [total frames, d_model] float16, utterances back to back
     bounds: np.ndarray  # [utterances, 2] first and end row of each utterance in `frames`
     mels: np.ndarray  # [total mel frames, n_mels] float16, two per encoder frame
+    # [total frames, len(acoustic.ROW)] float32, one row per encoder frame (`with_acoustics`)
+    acoustics: np.ndarray | None = None
 
     def of(self, index: int) -> np.ndarray:
         start, end = self.bounds[index]
@@ -73,6 +76,19 @@ class FrameSet:
         """[n_mels, 2 * frames], laid out as `ingest.encoder.log_mel` gives a window."""
         start, end = self.bounds[index] * MELS_PER_FRAME
         return self.mels[start:end].T.astype(np.float32)
+
+    def acoustic_of(self, index: int) -> np.ndarray:
+        """The utterance's rows of `ingest.voice.acoustic.acoustic_frames`, one per frame."""
+        if self.acoustics is None:
+            raise ValueError("acoustic rows were not extracted for this frame set")
+        start, end = self.bounds[index]
+        return self.acoustics[start:end]
+
+    def embedding(self, index: int, span: slice | None = None) -> np.ndarray:
+        """The segment embedding ingest would pool over `span` of the utterance (all of it)."""
+        frames = self.of(index)
+        span = span if span is not None else slice(0, len(frames))
+        return segment_embedding(frames, span, self.mel_of(index), self.acoustic_of(index))
 
     @cached_property
     def labels(self) -> np.ndarray:
@@ -104,6 +120,17 @@ def read_labels(data_dir: Path) -> list[Utterance]:
     if not rows:
         raise BwvError(f"{labels} lists no utterances")
     return rows
+
+
+def read_texts(data_dir: Path) -> dict[str, str] | None:
+    """What each utterance's speaker read (labels.csv's optional `text` column), by audio
+    path; None when the folder does not say."""
+    labels = Path(data_dir) / "labels.csv"
+    with labels.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        if "text" not in (reader.fieldnames or []):
+            return None
+        return {str(Path(data_dir) / row["file"]): row["text"] or "" for row in reader}
 
 
 def _utterance(data_dir: Path, row: dict[str, str], line: int) -> Utterance:
@@ -186,6 +213,53 @@ def extract_frames(
     return frame_set
 
 
+def with_acoustics(frame_set: FrameSet, condition: str, cache_frames: bool = True) -> FrameSet:
+    """The frame set with its acoustic rows (`ingest.voice.acoustic`), one per encoder frame."""
+    from dataclasses import replace
+
+    rows = extract_acoustics(frame_set.utterances, condition, cache_frames)
+    counts = np.diff(frame_set.bounds, axis=1).ravel()
+    # The encoder may see a frame more or less than the audio's own 20 ms rows (where the
+    # utterance falls in its window); the last row stands in for a missing one.
+    fitted = [r[np.minimum(np.arange(n), len(r) - 1)] for r, n in zip(rows, counts, strict=True)]
+    return replace(frame_set, acoustics=np.concatenate(fitted))
+
+
+def extract_acoustics(
+    utterances: list[Utterance], condition: str, cache_frames: bool = True
+) -> list[np.ndarray]:
+    """Per utterance, `acoustic_frames` of its audio decoded, augmented and trimmed exactly
+    as for its encoder frames (the augmentation is seeded per utterance); cached like them."""
+    cache = cache_path(utterances, condition, f"acoustic-{ACOUSTIC_VERSION}")
+    if cache_frames and (cached := _read_acoustics(cache, len(utterances))) is not None:
+        return cached
+    from ingest.voice.acoustic import acoustic_frames
+
+    transform = augmenter(condition, interfering_voices(utterances))
+    rows = [
+        acoustic_frames(trim_to_speech(transform(load_audio(u.path), i)))
+        for i, u in enumerate(utterances)
+    ]
+    if cache_frames:
+        _make_cache_folder(cache.parent)
+        lengths = np.array([len(r) for r in rows])
+        _save_atomically(cache, acoustics=np.concatenate(rows), lengths=lengths)
+    return rows
+
+
+def _read_acoustics(cache: Path, count: int) -> list[np.ndarray] | None:
+    if not cache.is_file():
+        return None
+    try:
+        with np.load(cache) as saved:
+            acoustics, lengths = saved["acoustics"], saved["lengths"]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
+    if len(lengths) != count or int(lengths.sum()) != len(acoustics):
+        return None
+    return np.split(acoustics, np.cumsum(lengths)[:-1])
+
+
 def cache_path(utterances: list[Utterance], condition: str, model_name: str) -> Path:
     """The cache file of these utterances (by path, size and time) under one condition."""
     digest = hashlib.sha256(f"{model_name}|{condition}|{CACHE_VERSION}".encode())
@@ -223,9 +297,13 @@ def _make_cache_folder(folder: Path) -> None:
 
 
 def _write_cache(cache: Path, frame_set: FrameSet) -> None:
+    _save_atomically(cache, frames=frame_set.frames, bounds=frame_set.bounds, mels=frame_set.mels)
+
+
+def _save_atomically(cache: Path, **arrays: np.ndarray) -> None:
     partial = cache.with_suffix(".partial.npz")  # a killed run must not leave a torn cache
     try:
-        np.savez(partial, frames=frame_set.frames, bounds=frame_set.bounds, mels=frame_set.mels)
+        np.savez(partial, **arrays)  # type: ignore[arg-type]
         partial.replace(cache)
     except OSError as exc:
         partial.unlink(missing_ok=True)
@@ -236,7 +314,7 @@ def _compute_frames(utterances: list[Utterance], condition: str, model_name: str
     from ingest.encoder import load_model
 
     model = load_model(model_name)
-    transform = augmenter(condition)
+    transform = augmenter(condition, interfering_voices(utterances))
     audios = [trim_to_speech(transform(load_audio(u.path), i)) for i, u in enumerate(utterances)]
     frames: list[np.ndarray] = [np.zeros(0)] * len(utterances)
     mels: list[np.ndarray] = [np.zeros(0)] * len(utterances)
@@ -248,6 +326,25 @@ def _compute_frames(utterances: list[Utterance], condition: str, model_name: str
     ends = np.cumsum(lengths)
     bounds = np.stack([ends - lengths, ends], axis=1)
     return FrameSet(utterances, np.concatenate(frames), bounds, np.concatenate(mels))
+
+
+def interfering_voices(utterances: list[Utterance]) -> Callable[[int], list[np.ndarray]]:
+    """For the `hard` condition: per utterance, two recordings of other adults from the same
+    fold of the default speaker split (one talks over, one is on the television), so the
+    model that scores the utterance never heard them either."""
+    from ingest.voice.training.crossval import speaker_folds
+
+    speakers = np.array([u.speaker for u in utterances])
+    adult = np.array([not u.child for u in utterances])
+    folds = speaker_folds(speakers, (~adult).astype(float), 5)
+
+    def voices(index: int) -> list[np.ndarray]:
+        rng = np.random.default_rng([index, 2])
+        pool = np.flatnonzero(adult & (folds == folds[index]) & (speakers != speakers[index]))
+        chosen: list[int] = list(rng.choice(pool, size=min(2, len(pool)), replace=False))
+        return [trim_to_speech(load_audio(utterances[int(i)].path)) for i in chosen]
+
+    return voices
 
 
 def _packed_batches(audios: list[np.ndarray]) -> Iterator[tuple[list[Window], np.ndarray]]:
@@ -293,10 +390,7 @@ class Examples:
 def embed_utterances(frame_set: FrameSet) -> Examples:
     """One embedding per whole utterance, as ingest pools one transcript segment."""
     counts = np.diff(frame_set.bounds, axis=1).ravel()
-    rows = [
-        segment_embedding(frame_set.of(i), slice(0, int(n)), frame_set.mel_of(i))
-        for i, n in enumerate(counts)
-    ]
+    rows = [frame_set.embedding(i) for i in range(len(counts))]
     return Examples(np.stack(rows), np.arange(len(rows)), counts)
 
 
@@ -311,6 +405,6 @@ def embed_crops(frame_set: FrameSet, seconds: tuple[float, float], seed: int) ->
         frames = frame_set.of(i)
         length = min(len(frames), max(1, round(rng.uniform(*seconds) / FRAME_S)))
         start = int(rng.integers(0, len(frames) - length + 1))
-        rows.append(segment_embedding(frames, slice(start, start + length), frame_set.mel_of(i)))
+        rows.append(frame_set.embedding(i, slice(start, start + length)))
         counts.append(length)
     return Examples(np.stack(rows), np.arange(len(rows)), np.array(counts))

@@ -74,6 +74,14 @@ def _figure(value: float) -> str:
     return "n/a (needs both children and adults)" if value != value else f"{value:.3f}"
 
 
+def speaker_auc(labels: np.ndarray, scores: np.ndarray, speakers: np.ndarray) -> float:
+    """AUC over speakers, each scored by the mean of its utterances' scores."""
+    _, index = np.unique(speakers, return_inverse=True)
+    mean = np.bincount(index, weights=scores) / np.bincount(index)
+    child = np.bincount(index, weights=np.asarray(labels, float)) > 0
+    return auc(child, mean)
+
+
 def score(labels: np.ndarray, probs: np.ndarray, speakers: np.ndarray, threshold: float) -> Scores:
     labels = np.asarray(labels, dtype=float)
     names = sorted(set(speakers.tolist()))

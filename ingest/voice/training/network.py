@@ -35,6 +35,10 @@ class NetConfig:
     dropout: float = 0.3  # hidden units only
     batch: int = 128
     members: int = 1  # networks averaged in logit space (useful for hidden > 0 only)
+    # The last `ACOUSTIC_FEATURES` (pitch, formants, tilt) are multiplied by this after
+    # standardisation, so the same weight decay holds them back less than the 1,312 encoder
+    # and log-mel numbers: a dozen language-independent cues must not drown among them.
+    acoustic_weight: float = 1.0
 
 
 def fit_networks(x: np.ndarray, y: np.ndarray, config: NetConfig, seed: int = 0) -> list[Layers]:

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from ingest.encoder import FRAME_S
-from ingest.voice.model import segment_embedding
 from ingest.voice.training.data import Examples, FrameSet
 
 CHILD_TURN_SHARE = 0.25  # in simulated adult-and-child conversations, the child's turns
@@ -51,42 +50,55 @@ def simulate_conversations(
     length_s: float = 120.0,
     seed: int = 0,
 ) -> tuple[Examples, np.ndarray]:
-    """Two speakers of one test fold taking turns in segments of 2-8 s for `length_s` seconds.
+    """Speakers of one test fold taking turns in segments of 2-8 s for `length_s` seconds.
 
-    Two adults alternate; or an adult talks with a child who takes a quarter of the turns.
-    Segments are crops of their utterances (whole when shorter). Returns the segments and the
-    conversation each belongs to.
+    Two or three adults (body-worn incidents often have several officers and adults); or one
+    or two adults with a child who takes a quarter of the turns. Segments are crops of their
+    utterances (whole when shorter). Returns the segments and the conversation each belongs
+    to. `folds` gives the fold of each of `frame_set`'s utterances.
     """
     rng = np.random.default_rng([seed, int(with_child)])
     turns: list[tuple[int, int, slice]] = []  # conversation, utterance, frames
     for c in range(count):
         in_fold = folds == c % (int(folds.max()) + 1)
-        pair = _pair(frame_set, in_fold, with_child, rng)
-        share = CHILD_TURN_SHARE if with_child else 0.5
-        turns += [(c, i, span) for i, span in _turns(frame_set, pair, share, length_s, rng)]
-    rows = [segment_embedding(frame_set.of(i), span, frame_set.mel_of(i)) for _, i, span in turns]
+        people = _people(frame_set, in_fold, with_child, rng)
+        share = CHILD_TURN_SHARE if with_child else 0.0
+        turns += [(c, i, span) for i, span in _turns(frame_set, people, share, length_s, rng)]
+    rows = [frame_set.embedding(i, span) for _, i, span in turns]
     lengths = np.array([span.stop - span.start for _, _, span in turns])
     examples = Examples(np.stack(rows), np.array([t[1] for t in turns]), lengths)
     return examples, np.array([t[0] for t in turns])
 
 
-def _pair(
+def _people(
     frame_set: FrameSet, in_fold: np.ndarray, with_child: bool, rng: np.random.Generator
-) -> list[str]:
+) -> tuple[list[str], str | None]:
+    """The conversation's adults (one or two with a child, else two or three) and child."""
     adults = sorted(set(frame_set.speakers[in_fold & (frame_set.labels == 0)].tolist()))
     children = sorted(set(frame_set.speakers[in_fold & (frame_set.labels == 1)].tolist()))
-    if with_child:
-        return [str(rng.choice(adults)), str(rng.choice(children))]
-    return [str(s) for s in rng.choice(adults, size=2, replace=len(adults) < 2)]
+    count = int(rng.integers(1, 3)) if with_child else int(rng.integers(2, 4))
+    chosen = [str(s) for s in rng.choice(adults, size=count, replace=len(adults) < count)]
+    return chosen, str(rng.choice(children)) if with_child else None
 
 
 def _turns(
-    frame_set: FrameSet, pair: list[str], share: float, length_s: float, rng: np.random.Generator
+    frame_set: FrameSet,
+    people: tuple[list[str], str | None],
+    share: float,
+    length_s: float,
+    rng: np.random.Generator,
 ) -> list[tuple[int, slice]]:
+    """Turns until `length_s`: the child (if any) takes `share` of them, the adults the rest
+    at random, the first adult (the camera's wearer) twice as often as each other adult."""
+    adults, child = people
+    weights = np.array([2.0] + [1.0] * (len(adults) - 1))
     turns: list[tuple[int, slice]] = []
     total = 0.0
     while total < length_s:
-        speaker = pair[1] if rng.random() < share else pair[0]
+        if child is not None and rng.random() < share:
+            speaker = child
+        else:
+            speaker = adults[int(rng.choice(len(adults), p=weights / weights.sum()))]
         index = int(rng.choice(np.flatnonzero(frame_set.speakers == speaker)))
         available = int(frame_set.bounds[index][1] - frame_set.bounds[index][0])
         length = min(available, round(rng.uniform(2.0, 8.0) / FRAME_S))

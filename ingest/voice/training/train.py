@@ -10,7 +10,7 @@ simulated conversations from `simulate`. Every figure is speaker-disjoint.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from bwv.core.child_speech import DEFAULT_THRESHOLD
 from bwv.core.errors import BwvError
 from ingest.encoder import Piece, pack_windows
 from ingest.voice.model import ChildVoiceModel, segment_embedding
+from ingest.voice.training.confound import ConfoundFigures, measure_confound
 from ingest.voice.training.crossval import (
     HELD_OUT_PER_CLASS,
     CrossValidation,
@@ -44,6 +45,7 @@ from ingest.voice.training.data import (
     frames_per_piece,
     load_audio,
     read_labels,
+    with_acoustics,
 )
 from ingest.voice.training.metrics import Scores, auc, score
 from ingest.voice.training.network import NetConfig
@@ -56,7 +58,12 @@ from ingest.voice.training.simulate import (
 
 CLEAN = "clean"
 BODYWORN_TEST = "bodyworn1"  # the augmented copy figures are reported on
-AUGMENTED = ("clean", "bodyworn1", "bodyworn2")
+HARD_TEST = "hard1"  # harder body-worn conditions (overlap, TV, wind...): test only
+REVERSED = "reversed"  # the same voices played backwards: the confound test
+AUGMENTED = ("clean", "bodyworn1")
+# Test-only conditions are encoded for a share of the utterances (every n-th), to bound the
+# encoding time; every speaker keeps several utterances in each.
+SUBSET_EVERY = {BODYWORN_TEST: 2, HARD_TEST: 4, REVERSED: 5}
 CROP_SECONDS = (1.0, 2.0, 3.0, 5.0)
 
 
@@ -76,7 +83,8 @@ class RecipeFigures:
 
     recipe: str
     clean: Scores
-    bodyworn: Scores
+    bodyworn: Scores | None  # None when trained without body-worn copies (not encoded)
+    hard: Scores
     crop_auc: dict[float, float]  # segment seconds -> utterance AUC on clean crops
 
     def lines(self) -> list[str]:
@@ -85,8 +93,18 @@ class RecipeFigures:
             f"== trained on {self.recipe}",
             "-- tested on clean utterances",
             *self.clean.lines(),
-            "-- tested on body-worn augmented utterances (noise, room, gain, AAC)",
-            *self.bodyworn.lines(),
+            *(
+                [
+                    "-- tested on body-worn augmented utterances (noise, room, gain, AAC)",
+                    *self.bodyworn.lines(),
+                ]
+                if self.bodyworn
+                else []
+            ),
+            "-- tested on harder body-worn utterances (another adult talking over, TV or radio, "
+            "reverberant room, rubbing and wind, band-limited or muffled, AAC; every "
+            f"{SUBSET_EVERY[HARD_TEST]}th utterance)",
+            *self.hard.lines(),
             f"-- utterance AUC on clean segments cut to a fixed length: {crops}",
         ]
 
@@ -98,6 +116,7 @@ class TrainResult:
     folds: int
     recipes: list[RecipeFigures]
     false_attributions: list[FalseAttribution]
+    confound: ConfoundFigures
 
     def lines(self) -> list[str]:
         header = (
@@ -110,6 +129,7 @@ class TrainResult:
         for attribution in self.false_attributions:
             first, *rest = attribution.lines()
             lines += [f"-- {first}", *rest]
+        lines += self.confound.lines()
         return [*lines, f"wrote {self.out_path} (threshold {self.model.threshold:.2f})"]
 
 
@@ -126,26 +146,36 @@ def train(
     _make_output_folder(out_path)  # now, not after the encoding and fitting it would waste
     utterances = read_labels(data_dir)
     _check_trainable(utterances, options.folds)
-    conditions = AUGMENTED if options.augment else (CLEAN, BODYWORN_TEST)
-    sets = {c: _extract_logged(utterances, c, options.model_name, log) for c in conditions}
+    conditions = AUGMENTED if options.augment else (CLEAN,)
+    chosen = {c: utterances[:: SUBSET_EVERY.get(c, 1)] for c in (*conditions, HARD_TEST, REVERSED)}
+    sets = {
+        c: with_acoustics(_extract_logged(chosen_u, c, options.model_name, log), c)
+        for c, chosen_u in chosen.items()
+    }
     data = _TrainingData(
         sets, speaker_folds(sets[CLEAN].speakers, sets[CLEAN].labels, options.folds)
     )
     recipes: list[tuple[str, tuple[str, ...]]] = [("clean utterances only", (CLEAN,))]
     if options.augment:
-        recipes.append(("clean + two body-worn augmented copies", AUGMENTED))
+        recipes.append(("clean + a body-worn augmented copy", AUGMENTED))
     log("cross-validating")
     results = [data.cross_validate(name, chosen, options) for name, chosen in recipes]
     _, cv, calibration = results[-1]
     false_attributions = [
-        data.false_attribution(cv, c, options.conversations) for c in (CLEAN, BODYWORN_TEST)
+        data.false_attribution(cv, c, options.conversations)
+        for c in (CLEAN, BODYWORN_TEST, HARD_TEST)
+        if c in sets
     ]
+    log("measuring what the score rests on")
+    confound = data.confound(recipes[-1][1], options)
     log("fitting the final model on every speaker but the held-out ones")
     model = data.final_model(recipes[-1][1], options, calibration)
     model.meta = _model_meta(data_dir, options, [r[0] for r in results], false_attributions)
     model.meta["held_out_speakers"] = data.held_out
+    model.meta["confound"] = asdict(confound)
     _write_model(model, out_path)
-    return TrainResult(out_path, model, options.folds, [r[0] for r in results], false_attributions)
+    figures = [r[0] for r in results]
+    return TrainResult(out_path, model, options.folds, figures, false_attributions, confound)
 
 
 @dataclass
@@ -157,7 +187,17 @@ class _TrainingData:
     examples: dict[str, Examples] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.examples = {c: embed_utterances(s) for c, s in self.sets.items()}
+        self.examples = {c: self.in_clean(c, embed_utterances(s)) for c, s in self.sets.items()}
+
+    @cached_property
+    def index(self) -> dict[str, np.ndarray]:
+        """Per condition, each of its utterances' index in the clean set (conditions may
+        hold a subset), so that folds, labels and speakers are always the clean set's."""
+        position = {u.path: i for i, u in enumerate(self.sets[CLEAN].utterances)}
+        return {c: np.array([position[u.path] for u in s.utterances]) for c, s in self.sets.items()}
+
+    def in_clean(self, condition: str, examples: Examples) -> Examples:
+        return Examples(examples.x, self.index[condition][examples.source], examples.frames)
 
     @property
     def labels(self) -> np.ndarray:
@@ -179,7 +219,9 @@ class _TrainingData:
     def training_examples(self, conditions: tuple[str, ...], crops: int) -> list[Examples]:
         whole = [self.examples[c] for c in conditions]
         cut = [
-            embed_crops(self.sets[c], (1.0, 5.0), seed=k) for k in range(crops) for c in conditions
+            self.in_clean(c, embed_crops(self.sets[c], (1.0, 5.0), seed=k))
+            for k in range(crops)
+            for c in conditions
         ]
         return whole + cut
 
@@ -188,16 +230,23 @@ class _TrainingData:
     ) -> tuple[RecipeFigures, CrossValidation, tuple[float, float]]:
         train_sets = self.training_examples(conditions, options.crops)
         cv = cross_validate(train_sets, self.labels, self.folds, options.config, self.speakers)
-        tests = [self.examples[CLEAN], self.examples[BODYWORN_TEST]]
+        tests = [self.examples[c] for c in (CLEAN, BODYWORN_TEST) if c in self.examples]
         calibration = cv.calibrate(tests, self.labels, self.final_use)
-        clean, bodyworn = (
-            score(self.labels, cv.probabilities(t), self.speakers, DEFAULT_THRESHOLD) for t in tests
+        clean, hard, *bodyworn = (
+            score(
+                self.labels[t.source],
+                cv.probabilities(t),
+                self.speakers[t.source],
+                DEFAULT_THRESHOLD,
+            )
+            for t in (tests[0], self.examples[HARD_TEST], *tests[1:])
         )
         crop_auc = {
             s: auc(self.labels, cv.logits(embed_crops(self.sets[CLEAN], (s, s), seed=99)))
             for s in CROP_SECONDS
         }
-        return RecipeFigures(recipe, clean, bodyworn, crop_auc), cv, calibration
+        figures = RecipeFigures(recipe, clean, bodyworn[0] if bodyworn else None, hard, crop_auc)
+        return figures, cv, calibration
 
     def false_attribution(
         self, cv: CrossValidation, condition: str, count: int
@@ -210,13 +259,36 @@ class _TrainingData:
     def conversations(
         self, cv: CrossValidation, condition: str, count: int, with_child: bool
     ) -> Conversations:
+        index = self.index[condition]
         segments, conversation = simulate_conversations(
-            self.sets[condition], self.folds, count, with_child
+            self.sets[condition], self.folds[index], count, with_child
         )
+        segments = self.in_clean(condition, segments)
         kind = "adult-and-child" if with_child else "adult-only"
         probs = cv.probabilities(segments)
         grouped = cv.speaker_probabilities(segments, conversation)
         return Conversations(kind, segments, conversation, probs, grouped, 120.0)
+
+    def confound(self, conditions: tuple[str, ...], options: TrainOptions) -> ConfoundFigures:
+        """Each feature group alone, and the same utterances forwards and reversed."""
+        reversed_index = self.index[REVERSED]
+        clean = self.examples[CLEAN]
+        forward = Examples(clean.x[reversed_index], reversed_index, clean.frames[reversed_index])
+        tests = {
+            "clean": clean,
+            "hard": self.examples[HARD_TEST],
+            "forward": forward,
+            "reversed": self.examples[REVERSED],
+        }
+        return measure_confound(
+            self.training_examples(conditions, options.crops),
+            tests,
+            self.labels,
+            self.speakers,
+            self.folds,
+            options.config,
+            int(self.sets[CLEAN].frames.shape[1]),
+        )
 
     def final_model(
         self, conditions: tuple[str, ...], options: TrainOptions, calibration: tuple[float, float]
@@ -275,7 +347,6 @@ def _model_meta(
     false_attributions: list[FalseAttribution],
 ) -> dict[str, object]:
     """What the shipped file records about its own making, so it can be audited alone."""
-    from dataclasses import asdict
 
     return {
         "encoder": options.model_name,
@@ -289,39 +360,6 @@ def _model_meta(
     }
 
 
-@dataclass(frozen=True)
-class EvalResult:
-    data_dir: Path
-    model: str
-    scores: Scores
-
-    def lines(self) -> list[str]:
-        return [f"{self.model} on {self.data_dir}", *self.scores.lines()]
-
-    def to_dict(self) -> dict[str, object]:
-        """JSON-ready: undefined figures (one class only) become null, not NaN."""
-        from dataclasses import asdict
-
-        scores = {k: None if v != v else v for k, v in asdict(self.scores).items()}
-        return {"data": str(self.data_dir), "model": self.model, **scores}
-
-
-def evaluate(
-    data_dir: Path,
-    model_path: Path | None = None,
-    log: Callable[[str], None] = lambda _message: None,
-) -> EvalResult:
-    """Scores a classifier, unchanged, on a labelled folder (child means age 12 or under)."""
-    utterances = read_labels(data_dir)
-    model = ChildVoiceModel.load(model_path)
-    encoder = str(model.meta.get("encoder", "tiny.en"))
-    log(f"encoding {len(utterances)} utterances")
-    frame_set = extract_frames(utterances, CLEAN, encoder, cache_frames=False)
-    probs = model.probabilities(embed_utterances(frame_set).x)
-    scores = score(frame_set.labels, probs, frame_set.speakers, model.threshold)
-    return EvalResult(Path(data_dir), f"{model.name} {model.version}", scores)
-
-
 def piece_probabilities(
     audio_path: Path, pieces: list[Piece], model: ChildVoiceModel | None = None
 ) -> list[float]:
@@ -333,9 +371,20 @@ def piece_probabilities(
 
     model = model or ChildVoiceModel.load()
     whisper = load_model(str(model.meta.get("encoder", "tiny.en")))
-    windows = pack_windows(load_audio(audio_path), pieces)
+    audio = load_audio(audio_path)
+    windows = pack_windows(audio, pieces)
     found = {
-        index: float(model.probabilities(segment_embedding(enc, slice(0, len(enc)), mel))[0])
+        index: float(model.probabilities(_piece_embedding(audio, pieces[index], enc, mel))[0])
         for index, enc, mel in frames_per_piece(whisper, windows)
     }
     return [found[i] for i in range(len(pieces))]
+
+
+def _piece_embedding(
+    audio: np.ndarray, piece: Piece, enc: np.ndarray, mel: np.ndarray
+) -> np.ndarray:
+    from ingest.encoder import SAMPLE_RATE
+    from ingest.voice.acoustic import acoustic_frames
+
+    samples = audio[int(piece.start_s * SAMPLE_RATE) : int(piece.end_s * SAMPLE_RATE)]
+    return segment_embedding(enc, slice(0, len(enc)), mel, acoustic_frames(samples, len(enc)))
