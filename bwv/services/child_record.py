@@ -103,11 +103,13 @@ def write_child_record(
     reason: str,
     fmt: str = "md",
     out: Path | None = None,
+    sent_to: str = "stdout",
 ) -> tuple[ChildRecord, bytes]:
     """Builds and renders the record, writes it to `out` if given, and audits the disclosure.
 
     The audit event is added in the transaction that read the record, after the file is
     written: a record that could not be written was not disclosed and is not logged.
+    `sent_to` names where a record not written to a file goes (stdout, a web download).
     """
     from bwv.services.record_render import render_record
 
@@ -121,7 +123,7 @@ def write_child_record(
         rendered = render_record(record, fmt)
         if out is not None:
             _write(session, rendered, out)
-        _audit(session, record, fmt, out)
+        _audit(session, record, fmt, str(out) if out is not None else sent_to)
     return record, rendered
 
 
@@ -130,6 +132,14 @@ def build_child_record(
 ) -> ChildRecord:
     """The record, read in the caller's transaction (not audited here)."""
     detail = judge_incident(session, incident_ref, policy)
+    return record_of(session, detail, policy, actor=actor, reason=reason)
+
+
+def record_of(
+    session: Session, detail: IncidentDetail, policy: Policy, *, actor: str, reason: str
+) -> ChildRecord:
+    """The record of an incident already judged (the web's incident page judges it once)."""
+    incident_ref = detail.verdict.incident.incident_ref
     threshold = policy.child_probability_threshold
     clips = [_record_clip(session, link, threshold) for link in _distinct(detail.verdict.evidence)]
     return ChildRecord(
@@ -224,7 +234,7 @@ def _write(session: Session, rendered: bytes, out: Path) -> None:
         raise BwvError(f"cannot write the record to {out}: {exc.strerror}") from None
 
 
-def _audit(session: Session, record: ChildRecord, fmt: str, out: Path | None) -> None:
+def _audit(session: Session, record: ChildRecord, fmt: str, sent_to: str) -> None:
     incident = record.detail.verdict.incident
     audit.record(
         session,
@@ -235,7 +245,7 @@ def _audit(session: Session, record: ChildRecord, fmt: str, out: Path | None) ->
         details={
             "reason": record.reason,
             "format": fmt,
-            "out": str(out) if out is not None else "stdout",
+            "out": sent_to,
             "child_segments": record.segment_count,
             "marking": record.marking,
             "verdict": record.detail.verdict.verdict,

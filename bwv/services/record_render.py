@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from bwv.core.child_speech import speaker_label
 from bwv.core.textsafe import printable
 from bwv.services.child_record import ChildRecord, ChildSegment, RecordClip
 from compliance.render import describe_reason, local_time, seen_text
@@ -202,7 +203,7 @@ def _md_segment(clip: RecordClip, s: ChildSegment) -> str:
         f"{md(_when(s.ended_at))} ({s.end_s:.1f} s)",
         md(s.text.strip()),
         _probability(s.probability),
-        "-" if s.speaker is None else str(s.speaker),
+        speaker_label(s.speaker),
     ]
     return "| " + " | ".join(cells) + " |"
 
@@ -265,16 +266,7 @@ def record_html(record: ChildRecord) -> str:
             f"<h1>The child's voice: incident {esc(ref)}</h1>",
             f"<p class='muted'>Written {esc(_when(record.generated_at))} by "
             f"{esc(record.actor)}. Reason for disclosure: {esc(record.reason)}</p>",
-            "<h2>Incident</h2>",
-            _html_facts(record),
-            "<h2>Officers present</h2>",
-            _html_officers(data["officers_present"]),
-            "<h2>What the child said</h2>",
-            _html_speech(record),
-            "<h2>Human decisions</h2>",
-            _html_decisions(data["decisions"]),
-            "<h2>Verdict</h2>",
-            _html_verdict(data["verdict"]),
+            *_html_sections(record, data),
             f"<div class='marking bottom'>{marking}</div>",
         ]
     )
@@ -285,6 +277,28 @@ def record_html(record: ChildRecord) -> str:
         f"<title>{marking}: child record {esc(ref)}</title><style>{_STYLE}</style></head>"
         f"<body>{body}</body></html>\n"
     )
+
+
+def record_panel(record: ChildRecord) -> str:
+    """The record's sections as an HTML fragment (escaped here), for the web's incident page:
+    the same facts as the written record, without the disclosure line it has not had."""
+    marking = f"<p class='marking'>{esc(record.marking)}</p>"
+    return marking + "".join(_html_sections(record, record_json(record))) + marking
+
+
+def _html_sections(record: ChildRecord, data: dict[str, Any]) -> list[str]:
+    return [
+        "<h2>Incident</h2>",
+        _html_facts(record),
+        "<h2>Officers present</h2>",
+        _html_officers(data["officers_present"]),
+        "<h2>What the child said</h2>",
+        _html_speech(record),
+        "<h2>Human decisions</h2>",
+        _html_decisions(data["decisions"]),
+        "<h2>Verdict</h2>",
+        _html_verdict(data["verdict"]),
+    ]
 
 
 def _html_facts(record: ChildRecord) -> str:
@@ -345,7 +359,7 @@ def _html_speech(record: ChildRecord) -> str:
             _td(f"{_when(s.ended_at)} ({s.end_s:.1f} s)"),
             f"<td class='said'>{esc(s.text.strip())}</td>",
             _td(_probability(s.probability), "num"),
-            _td("-" if s.speaker is None else s.speaker, "num"),
+            _td(speaker_label(s.speaker), "num"),
         ]
         for clip in record.clips
         for s in clip.segments

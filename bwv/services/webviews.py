@@ -33,8 +33,12 @@ from bwv.core.models import (
     VoiceReview,
     utc_now,
 )
+from bwv.core.timeutil import checked_zone
+from bwv.services.child_record import ChildRecord, record_of
+from bwv.services.compliance import audit_incident_view
 from compliance.facts import Period, load_evidence
 from compliance.policy import Policy, load_policy
+from compliance.report import IncidentDetail, judge_incident
 from compliance.verdicts import judge_all
 
 PAGE_SIZE = 50
@@ -298,6 +302,26 @@ def example(engine: Engine, example_id: int, *, approved_only: bool, actor: str)
         audit.record(session, actor=actor, action="example_view",
                      object_ids=[f"example:{example_id}", f"clip:{found.clip_id}"])  # fmt: skip
     return found
+
+
+@dataclass(frozen=True)
+class IncidentPage:
+    detail: IncidentDetail
+    record: ChildRecord  # the incident's child record, shown as a panel
+    bars: list[Bar]
+
+
+def incident_page(engine: Engine, ref: str, *, actor: str) -> IncidentPage:
+    """One incident judged once for its facts, timeline and child record; the view is
+    audited in its own short transaction, so readers never queue on the write lock."""
+    checked_zone()
+    policy = load_policy(None)
+    with read_scope(engine) as session:
+        detail = judge_incident(session, ref, policy)
+        record = record_of(session, detail, policy, actor=actor, reason="")
+    with session_scope(engine) as session:
+        audit_incident_view(session, detail, actor=actor)
+    return IncidentPage(detail, record, timeline(detail.verdict))
 
 
 @dataclass(frozen=True)

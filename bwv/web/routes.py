@@ -11,8 +11,10 @@ from bwv.services import users, webviews
 from bwv.web.app import (
     COOKIE,
     HOME,
+    RECORD_TYPES,
     TRAINER,
     checked_post,
+    download,
     ranged,
     render,
     signed_in,
@@ -76,11 +78,25 @@ def incidents(request: Request, page: int = 1) -> Response:
 @router.get("/incidents/{ref}")
 def incident(request: Request, ref: str) -> Response:
     user = signed_in(request, "catalogue")
-    from bwv.services.compliance import incident_detail
+    from bwv.services.record_render import record_panel
 
-    detail = incident_detail(ref, engine=_engine(request), actor=user.name)
-    bars = webviews.timeline(detail.verdict)
-    return render(request, "incident.html", detail=detail, v=detail.verdict, bars=bars)
+    page = webviews.incident_page(_engine(request), ref, actor=user.name)
+    v = page.detail.verdict
+    return render(request, "incident.html", detail=page.detail, v=v, bars=page.bars,
+                  record=record_panel(page.record))  # fmt: skip
+
+
+@router.post("/incidents/{ref}/child-record")
+async def child_record(request: Request, ref: str) -> Response:
+    """The child record as a file: one audited disclosure, with the reason the form asks."""
+    user, form = await checked_post(request, "catalogue")
+    from bwv.services.child_record import write_child_record
+
+    fmt = form.get("format", "md")
+    _record, rendered = write_child_record(ref, engine=_engine(request), actor=user.name,
+                                           reason=form.get("reason", ""), fmt=fmt,
+                                           sent_to="web download")  # fmt: skip
+    return download(rendered, f"child-record-{ref}.{fmt}", RECORD_TYPES[fmt])
 
 
 @router.post("/incidents/{ref}/{action}")
@@ -207,8 +223,7 @@ def export_csv(request: Request) -> Response:
     from compliance.render import render_csv
 
     report = verdicts_report(engine=_engine(request), actor=user.name)
-    headers = {"Content-Disposition": "attachment; filename=bwv-report.csv"}
-    return Response(render_csv(report), media_type="text/csv", headers=headers)
+    return download(render_csv(report).encode("utf-8"), "bwv-report.csv", "text/csv")
 
 
 @router.get("/admin/users")

@@ -6,6 +6,7 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from compliance_helpers import add_clip, relink, standard_incident
 from sqlalchemy import Engine
@@ -73,6 +74,28 @@ def build_site(engine: Engine, folder: Path, notes: str = "") -> Site:
         add_user(role, role, PASSWORD, engine=engine, actor="setup")
     assert ids[0] is not None and ids[1] is not None
     return Site(engine, clip_id, media, ids[0], ids[1])
+
+
+def client_for(site: Site, role: str | None) -> tuple[Any, str]:
+    """A TestClient over the app, signed in as `role`, and its CSRF token."""
+    from fastapi.testclient import TestClient
+
+    from bwv.web.app import create_app
+
+    client = TestClient(create_app(site.engine), follow_redirects=False)
+    if role is None:
+        return client, ""
+    answer = client.post("/login", data={"name": role, "password": PASSWORD})
+    assert answer.status_code == 303, answer.text
+    return client, csrf_of(
+        client.get(
+            "/examples"
+            if role == "trainer"
+            else "/admin/users"
+            if role == "admin"
+            else "/incidents"
+        ).text
+    )
 
 
 def csrf_of(html: str) -> str:
