@@ -8,8 +8,14 @@ of `bwv report --format json` on the same catalogue, measured in the same run. T
 first incidents list judges the whole catalogue (kept until it changes) and is printed
 on its own. Goal from the issue: p95 under 300 ms.
 
+`--baseline TREE` first measures the `bwv serve` of another source tree (e.g. a git
+worktree of an older commit) over the same catalogue with the same clients, so a before
+and after come from one run on one machine; `--catalogue DIR` keeps the generated
+catalogue in DIR and reuses it next time.
+
     .venv/bin/python bench/web.py                 # full size
     .venv/bin/python bench/web.py --scale 0.1     # a quick look
+    .venv/bin/python bench/web.py --baseline /tmp/bwv-old --catalogue /tmp/bench-web
 """
 
 from __future__ import annotations
@@ -43,33 +49,48 @@ def main() -> None:
     args = _arguments()
     sizes = Sizes(int(100_000 * args.scale), int(300_000 * args.scale),
                   max(20, int(1_000 * args.scale)))  # fmt: skip
-    folder = Path(tempfile.mkdtemp(prefix="bwv-bench-web-"))
+    folder = args.catalogue or Path(tempfile.mkdtemp(prefix="bwv-bench-web-"))
     try:
-        run(folder, sizes, args.requests)
+        run(folder, sizes, args)
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        if args.catalogue is None:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0, help="1.0 = 100k incidents")
     parser.add_argument("--requests", type=int, default=10, help="per client and page")
+    parser.add_argument("--baseline", type=Path, help="source tree measured first, as before")
+    parser.add_argument("--catalogue", type=Path, help="keep (and reuse) the catalogue here")
     return parser.parse_args()
 
 
-def run(folder: Path, sizes: Sizes, requests: int) -> None:
+def run(folder: Path, sizes: Sizes, args: argparse.Namespace) -> None:
     database = folder / "bench.db"
-    engine = get_engine(database_url(str(database)))
-    generate(engine, sizes, random.Random(7))
-    _link(engine)
-    add_user("bench", "evidence_officer", PASSWORD, engine=engine, actor="bench")
+    if not database.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        engine = get_engine(database_url(str(database)))
+        generate(engine, sizes, random.Random(7))
+        _link(engine)
+        add_user("bench", "evidence_officer", PASSWORD, engine=engine, actor="bench")
     print(f"cores: {os.cpu_count()}  {sizes.incidents:,} incidents, {sizes.clips:,} clips")
-    report_s = _cli_report(database, folder)
+    print(f"bwv report --format json (CLI, same catalogue): {_cli_report(database, folder):.2f} s")
+    trees = [("before", args.baseline)] if args.baseline else []
+    for name, tree in [*trees, ("this tree", Path(__file__).resolve().parents[1])]:
+        print(f"\n{name}: bwv serve from {tree}")
+        _serve_and_measure(database, tree, args.requests)
+
+
+def _serve_and_measure(database: Path, tree: Path, requests: int) -> None:
     port = _free_port()
-    server = subprocess.Popen([_bwv(), "--db", str(database), "serve", "--port", str(port)])
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    command = [sys.executable, "-c", "from bwv.cli import run; run()", "--db", str(database),
+               "serve", "--port", str(port)]  # fmt: skip
+    server = subprocess.Popen(command, env=env)
     try:
         _wait_for(port)
-        _measure(f"http://127.0.0.1:{port}", requests, report_s)
+        _measure(f"http://127.0.0.1:{port}", requests)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -106,7 +127,7 @@ def _client(base: str) -> httpx.Client:
     return client
 
 
-def _measure(base: str, requests: int, report_s: float) -> None:
+def _measure(base: str, requests: int) -> None:
     first = _client(base)
     began = time.perf_counter()
     listing = first.get("/incidents").text
@@ -119,8 +140,7 @@ def _measure(base: str, requests: int, report_s: float) -> None:
         "clip page": lambda i: f"/clips/{clip_ids[i % len(clip_ids)]}",
     }
     clients = [_client(base) for _ in range(CLIENTS)]
-    print(f"\nbwv report --format json (CLI, same catalogue): {report_s:.2f} s")
-    print(f"first incidents list (judges the whole catalogue): {first_s:.2f} s\n")
+    print(f"first incidents list (judges the whole catalogue): {first_s:.2f} s")
     print(f"{'page':<16} {'requests':>8} {'p50 ms':>8} {'p95 ms':>8}  goal p95 < 300 ms")
     for name, path in pages.items():
         times = _concurrently(clients, path, requests)

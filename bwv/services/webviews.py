@@ -11,7 +11,7 @@ seconds, a page must take milliseconds.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -36,9 +36,11 @@ from bwv.core.models import (
 from bwv.core.timeutil import checked_zone
 from bwv.services.child_record import ChildRecord, record_of
 from bwv.services.compliance import audit_incident_view
-from compliance.facts import Period, load_evidence
+from compliance.consistency import GROUPINGS, ConsistencyView, consistency
+from compliance.facts import OfficerFacts, Period, load_evidence
 from compliance.policy import Policy, load_policy
 from compliance.report import IncidentDetail, judge_incident
+from compliance.tally import Tally
 from compliance.verdicts import judge_all
 
 PAGE_SIZE = 50
@@ -92,6 +94,10 @@ class IncidentFilter:
 class _Judged:
     signature: tuple[Any, ...] = ()
     rows: list[IncidentRow] = field(default_factory=list)
+    tally: Tally = field(default_factory=Tally)  # what `bwv report --by` counts, all incidents
+    officers: dict[str, OfficerFacts] = field(default_factory=dict)
+    policy: Policy | None = None
+    views: dict[str, ConsistencyView] = field(default_factory=dict)  # by -> view, when asked
 
 
 _cache: dict[str, _Judged] = {}
@@ -100,15 +106,20 @@ _lock = threading.Lock()
 
 def incident_rows(engine: Engine, policy: Policy | None = None) -> list[IncidentRow]:
     """Every incident's verdict, worst first; judged again only after the catalogue changed."""
+    return _judged(engine, policy).rows
+
+
+def _judged(engine: Engine, policy: Policy | None = None) -> _Judged:
     policy = policy or load_policy(None)
     key = f"{engine.url}|{policy.source}"
     with _lock:
         signature = _signature(engine)
         judged = _cache.get(key)
         if judged is None or judged.signature != signature:
-            judged = _Judged(signature, _judge_rows(engine, policy))
+            judged = _judge_rows(engine, policy)
+            judged.signature = signature
             _cache[key] = judged
-        return judged.rows
+        return judged
 
 
 def _signature(engine: Engine) -> tuple[Any, ...]:
@@ -117,12 +128,13 @@ def _signature(engine: Engine) -> tuple[Any, ...]:
         return (session.exec(changed).one(),)
 
 
-def _judge_rows(engine: Engine, policy: Policy) -> list[IncidentRow]:
+def _judge_rows(engine: Engine, policy: Policy) -> _Judged:
     with read_scope(engine) as session:
         evidence = load_evidence(session, policy=policy, period=Period())
     officers = evidence.officers
+    verdicts = judge_all(evidence, policy)
     rows = []
-    for v in judge_all(evidence, policy):
+    for v in verdicts:
         attending = tuple(a.officer_id for a in v.evidence.attendance)
         known = [officers[o] for o in attending if o in officers]
         rows.append(
@@ -133,7 +145,7 @@ def _judge_rows(engine: Engine, policy: Policy) -> list[IncidentRow]:
                 tuple(link.clip.clip_id for link in v.evidence.links),
             )
         )  # fmt: skip
-    return rows
+    return _Judged(rows=rows, tally=Tally.of(verdicts, officers), officers=officers, policy=policy)
 
 
 @dataclass(frozen=True)
@@ -150,6 +162,34 @@ def incidents_page(engine: Engine, wanted: IncidentFilter, page: int) -> Page:
     page = min(max(page, 1), pages)
     start = (page - 1) * PAGE_SIZE
     return Page(kept[start : start + PAGE_SIZE], len(kept), page, pages)
+
+
+@dataclass(frozen=True)
+class GroupsPage:
+    """One page of the consistency view (`bwv report --by`): the force-wide line, a page of
+    groups (never more than PAGE_SIZE rendered) and the flag rule."""
+
+    view: ConsistencyView  # its groups cut to this page
+    total: int
+    page: int
+    pages: int
+
+
+def consistency_page(engine: Engine, by: str, page: int) -> GroupsPage:
+    """The `--by` figures of every incident, from the tally judged with the incident list."""
+    if by not in GROUPINGS:
+        raise BwvError(f"unknown grouping {by!r}; expected one of {', '.join(GROUPINGS)}")
+    judged = _judged(engine)
+    assert judged.policy is not None
+    view = judged.views.get(by)
+    if view is None:  # medians over every attendance: worked out once per catalogue state
+        view = consistency(judged.tally, judged.officers, judged.policy, by)
+        judged.views[by] = view
+    pages = max(1, -(-len(view.groups) // PAGE_SIZE))
+    page = min(max(page, 1), pages)
+    start = (page - 1) * PAGE_SIZE
+    cut = replace(view, groups=view.groups[start : start + PAGE_SIZE])
+    return GroupsPage(cut, len(view.groups), page, pages)
 
 
 @dataclass(frozen=True)

@@ -65,14 +65,28 @@ def home(request: Request) -> Response:
 
 
 @router.get("/incidents")
-def incidents(request: Request, page: int = 1) -> Response:
+def incidents(request: Request, page: int = 1, by: str = "", gpage: int = 1) -> Response:
     signed_in(request, "catalogue")
     names = webviews.IncidentFilter.__dataclass_fields__
     wanted = webviews.IncidentFilter(
         **{k: v for k, v in request.query_params.items() if k in names}
     )
     listed = webviews.incidents_page(_engine(request), wanted, page)
-    return render(request, "incidents.html", listed=listed, wanted=wanted)
+    groups = webviews.consistency_page(_engine(request), by, gpage) if by else None
+    return render(request, "incidents.html", listed=listed, wanted=wanted, by=by,
+                  groups=groups, charts=consistency_html(groups))  # fmt: skip
+
+
+def consistency_html(groups: webviews.GroupsPage | None) -> dict[str, str]:
+    """The consistency view's charts and table, as the HTML report draws them (escaped)."""
+    if groups is None:
+        return {}
+    from compliance.report_html import arrival_chart, group_table, rate_chart
+
+    by, view = groups.view.by, groups.view
+    return {"rates": rate_chart(view, f"Activation and child-voice capture by {by}"),
+            "arrivals": arrival_chart(view, f"Time to first arrival by {by}"),
+            "table": group_table(view)}  # fmt: skip
 
 
 @router.get("/incidents/{ref}")
