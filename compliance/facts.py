@@ -147,8 +147,12 @@ def load_evidence(
     return Evidence(
         incidents=list(by_ref.values()),
         officers=load_officers(session),
-        cameras=load_assignments(session),
+        cameras=load_assignments(session, _attending(by_ref) if refs is not None else None),
     )
+
+
+def _attending(by_ref: dict[str, IncidentEvidence]) -> set[str]:
+    return {a.officer_id for item in by_ref.values() for a in item.attendance}
 
 
 def _link_order(link: LinkFacts) -> tuple[datetime, int]:

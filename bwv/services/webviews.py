@@ -44,6 +44,7 @@ from compliance.tally import Tally
 from compliance.verdicts import judge_all
 
 PAGE_SIZE = 50
+KEPT_FILTERS = 64  # filtered lists kept per catalogue state
 PRACTICES = ("good", "poor")
 # Actions that change what a verdict is judged on; views and reports change nothing.
 CHANGES = ("ingest", "import", "link", "unlink", "voice_review", "demo")
@@ -61,6 +62,7 @@ class IncidentRow:
     teams: tuple[str, ...]
     stations: tuple[str, ...]
     clip_ids: tuple[int, ...]
+    day: str = ""  # reported_at as YYYY-MM-DD (UTC), worked out once for the date filters
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,7 @@ class IncidentFilter:
         ]  # fmt: skip
         if any(value and value not in values for value, values in wanted):
             return False
-        day = row.reported_at.strftime("%Y-%m-%d")
+        day = row.day
         if self.month and not day.startswith(self.month):
             return False
         return not ((self.since and day < self.since) or (self.until and day >= self.until))
@@ -98,6 +100,19 @@ class _Judged:
     officers: dict[str, OfficerFacts] = field(default_factory=dict)
     policy: Policy | None = None
     views: dict[str, ConsistencyView] = field(default_factory=dict)  # by -> view, when asked
+    kept: dict[IncidentFilter, list[IncidentRow]] = field(default_factory=dict)  # by filter
+
+    def matching(self, wanted: IncidentFilter) -> list[IncidentRow]:
+        """The rows a filter keeps, worked out once per filter and catalogue state (paging
+        through a filtered list must not scan every incident for every page)."""
+        if wanted == IncidentFilter():
+            return self.rows
+        kept = self.kept.get(wanted)
+        if kept is None:
+            if len(self.kept) >= KEPT_FILTERS:
+                self.kept.clear()
+            kept = self.kept[wanted] = [row for row in self.rows if wanted.keeps(row)]
+        return kept
 
 
 _cache: dict[str, _Judged] = {}
@@ -122,10 +137,26 @@ def _judged(engine: Engine, policy: Policy | None = None) -> _Judged:
         return judged
 
 
+_checked: dict[str, tuple[int, Any]] = {}  # engine url -> (last event seen, last change)
+
+
 def _signature(engine: Engine) -> tuple[Any, ...]:
+    """The id of the latest audited change. Views are audited too, so the trail grows on
+    every request: only the events since the last check are looked at, by id (the primary
+    key), never the whole trail. Called with `_lock` held."""
+    key = str(engine.url)
+    seen, changed = _checked.get(key, (0, None))
     with read_scope(engine) as session:
-        changed = select(func.max(AuditEvent.id)).where(col(AuditEvent.action).in_(CHANGES))
-        return (session.exec(changed).one(),)
+        last = session.exec(select(func.max(AuditEvent.id))).one() or 0
+        if last < seen:  # another catalogue now at this address: start again
+            seen, changed = 0, None
+        if last != seen:
+            newer = select(func.max(AuditEvent.id)).where(
+                col(AuditEvent.id) > seen, col(AuditEvent.action).in_(CHANGES)
+            )
+            changed = session.exec(newer).one() or changed
+            _checked[key] = (last, changed)
+    return (changed,)
 
 
 def _judge_rows(engine: Engine, policy: Policy) -> _Judged:
@@ -143,6 +174,7 @@ def _judge_rows(engine: Engine, policy: Policy) -> _Judged:
                 tuple(r.code for r in v.reasons), tuple(f.code for f in v.findings), attending,
                 tuple(o.team for o in known), tuple(o.station for o in known),
                 tuple(link.clip.clip_id for link in v.evidence.links),
+                v.incident.reported_at.strftime("%Y-%m-%d"),
             )
         )  # fmt: skip
     return _Judged(rows=rows, tally=Tally.of(verdicts, officers), officers=officers, policy=policy)
@@ -157,7 +189,7 @@ class Page:
 
 
 def incidents_page(engine: Engine, wanted: IncidentFilter, page: int) -> Page:
-    kept = [row for row in incident_rows(engine) if wanted.keeps(row)]
+    kept = _judged(engine).matching(wanted)
     pages = max(1, -(-len(kept) // PAGE_SIZE))
     page = min(max(page, 1), pages)
     start = (page - 1) * PAGE_SIZE
