@@ -101,18 +101,30 @@ class _Judged:
     policy: Policy | None = None
     views: dict[str, ConsistencyView] = field(default_factory=dict)  # by -> view, when asked
     kept: dict[IncidentFilter, list[IncidentRow]] = field(default_factory=dict)  # by filter
+    # One thread works out a filter or a view while the others asking for it wait, rather
+    # than twenty threads scanning the same 100,000 rows at once.
+    working: threading.Lock = field(default_factory=threading.Lock)
 
     def matching(self, wanted: IncidentFilter) -> list[IncidentRow]:
         """The rows a filter keeps, worked out once per filter and catalogue state (paging
         through a filtered list must not scan every incident for every page)."""
         if wanted == IncidentFilter():
             return self.rows
-        kept = self.kept.get(wanted)
-        if kept is None:
-            if len(self.kept) >= KEPT_FILTERS:
-                self.kept.clear()
-            kept = self.kept[wanted] = [row for row in self.rows if wanted.keeps(row)]
-        return kept
+        with self.working:
+            kept = self.kept.get(wanted)
+            if kept is None:
+                if len(self.kept) >= KEPT_FILTERS:
+                    self.kept.clear()
+                kept = self.kept[wanted] = [row for row in self.rows if wanted.keeps(row)]
+            return kept
+
+    def view(self, by: str) -> ConsistencyView:
+        """The `--by` view; its medians run over every attendance, so once per state."""
+        assert self.policy is not None
+        with self.working:
+            if by not in self.views:
+                self.views[by] = consistency(self.tally, self.officers, self.policy, by)
+            return self.views[by]
 
 
 _cache: dict[str, _Judged] = {}
@@ -211,12 +223,7 @@ def consistency_page(engine: Engine, by: str, page: int) -> GroupsPage:
     """The `--by` figures of every incident, from the tally judged with the incident list."""
     if by not in GROUPINGS:
         raise BwvError(f"unknown grouping {by!r}; expected one of {', '.join(GROUPINGS)}")
-    judged = _judged(engine)
-    assert judged.policy is not None
-    view = judged.views.get(by)
-    if view is None:  # medians over every attendance: worked out once per catalogue state
-        view = consistency(judged.tally, judged.officers, judged.policy, by)
-        judged.views[by] = view
+    view = _judged(engine).view(by)
     pages = max(1, -(-len(view.groups) // PAGE_SIZE))
     page = min(max(page, 1), pages)
     start = (page - 1) * PAGE_SIZE

@@ -160,3 +160,28 @@ def test_a_post_without_csrf_and_a_disabled_user_are_refused(
     admin.click("form[action='/admin/users/trainer/disable'] button")  # type: ignore[attr-defined]
     gone = _login(browser, base, "trainer")
     assert gone.url.endswith("/login")  # type: ignore[attr-defined]
+
+
+def test_child_record_panel_download_and_consistency_charts(
+    served: tuple[str, Site], browser: object
+) -> None:
+    base, _site = served
+    page = _login(browser, base, "evidence_officer")
+    page.goto(f"{base}/incidents/INC-1")  # type: ignore[attr-defined]
+    panel = page.inner_text("#child-record")  # type: ignore[attr-defined]
+    assert "OFFICIAL-SENSITIVE" in panel and "What the child said" in panel
+    page.click("#record-download")  # type: ignore[attr-defined]
+    assert page.url.endswith("/incidents/INC-1")  # type: ignore[attr-defined]  # reason required
+    page.select_option("#record-format", "html")  # type: ignore[attr-defined]
+    page.fill("#record-reason", "Strategy meeting")  # type: ignore[attr-defined]
+    with page.expect_download() as waiting:  # type: ignore[attr-defined]
+        page.click("#record-download")  # type: ignore[attr-defined]
+    download = waiting.value
+    assert download.suggested_filename == "child-record-INC-1.html"
+    saved = Path(download.path()).read_text(encoding="utf-8")
+    assert "Reason for disclosure: Strategy meeting" in saved and "evidence_officer" in saved
+    page.goto(f"{base}/incidents")  # type: ignore[attr-defined]
+    page.select_option("#by", "team")  # type: ignore[attr-defined]
+    page.click("#by-form button")  # type: ignore[attr-defined]
+    assert page.locator("#consistency svg").count() == 2  # type: ignore[attr-defined]
+    assert "Force-wide" in page.inner_text("#consistency")  # type: ignore[attr-defined]
