@@ -17,6 +17,7 @@ catalogue in DIR and reuses it next time.
     .venv/bin/python bench/web.py                 # full size
     .venv/bin/python bench/web.py --scale 0.1     # a quick look
     .venv/bin/python bench/web.py --baseline /tmp/bwv-old --catalogue /tmp/bench-web
+    .venv/bin/python bench/web.py --workers 2      # also with two server processes
 """
 
 from __future__ import annotations
@@ -66,6 +67,8 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--requests", type=int, default=10, help="per client and page")
     parser.add_argument("--baseline", type=Path, help="source tree measured first, as before")
     parser.add_argument("--catalogue", type=Path, help="keep (and reuse) the catalogue here")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="also measure this tree's `bwv serve --workers N`")  # fmt: skip
     return parser.parse_args()
 
 
@@ -79,17 +82,22 @@ def run(folder: Path, sizes: Sizes, args: argparse.Namespace) -> None:
         add_user("bench", "evidence_officer", PASSWORD, engine=engine, actor="bench")
     print(f"cores: {os.cpu_count()}  {sizes.incidents:,} incidents, {sizes.clips:,} clips")
     print(f"bwv report --format json (CLI, same catalogue): {_cli_report(database, folder):.2f} s")
-    trees = [("before", args.baseline)] if args.baseline else []
-    for name, tree in [*trees, ("this tree", Path(__file__).resolve().parents[1])]:
+    here = Path(__file__).resolve().parents[1]
+    runs = [("before", args.baseline, 1)] if args.baseline else []
+    runs.append(("this tree", here, 1))
+    if args.workers > 1:
+        runs.append((f"this tree, --workers {args.workers}", here, args.workers))
+    for name, tree, workers in runs:
         print(f"\n{name}: bwv serve from {tree}")
-        _serve_and_measure(database, tree, args.requests)
+        _serve_and_measure(database, tree, args.requests, workers)
 
 
-def _serve_and_measure(database: Path, tree: Path, requests: int) -> None:
+def _serve_and_measure(database: Path, tree: Path, requests: int, workers: int) -> None:
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(tree)}
     command = [sys.executable, "-c", "from bwv.cli import run; run()", "--db", str(database),
                "serve", "--port", str(port)]  # fmt: skip
+    command += ["--workers", str(workers)] if workers > 1 else []
     server = subprocess.Popen(command, env=env, cwd=tree)  # `-c` imports from the cwd first
     try:
         _wait_for(port)
@@ -131,9 +139,12 @@ def _client(base: str) -> httpx.Client:
 
 
 def _measure(base: str, requests: int) -> None:
-    first = _client(base)
-    began = time.perf_counter()
-    listing = first.get("/incidents").text
+    clients = [_client(base) for _ in range(CLIENTS)]
+    first = clients[0]
+    began = time.perf_counter()  # every client at once, so every server process judges
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        listings = list(pool.map(lambda client: client.get("/incidents").text, clients))
+    listing = listings[0]
     first_s = time.perf_counter() - began
     refs = sorted(set(_between(listing, '<a href="/incidents/', '"')))[:20]
     clip_ids = list(range(1, 1 + CLIENTS * requests))
@@ -145,8 +156,7 @@ def _measure(base: str, requests: int) -> None:
     }
     if 'id="consistency"' in first.get("/incidents?by=team").text:  # not in older trees
         pages["consistency view"] = lambda i: f"/incidents?by={GROUPINGS[i % 5]}"
-    clients = [_client(base) for _ in range(CLIENTS)]
-    print(f"first incidents list (judges the whole catalogue): {first_s:.2f} s")
+    print(f"first incidents list, {CLIENTS} at once (judges the catalogue): {first_s:.2f} s")
     print(f"{'page':<18} {'requests':>8} {'p50 ms':>8} {'p95 ms':>8}  goal p95 < 300 ms")
     for name, path in pages.items():
         times = _concurrently(clients, path, requests)

@@ -45,6 +45,22 @@ class SignInNeeded(Exception):
     """No live session: the browser is sent to the login page."""
 
 
+# `bwv serve --workers N`: each process opens the catalogue named here. Nothing else is
+# shared between processes but the catalogue itself: sessions, CSRF tokens, lockouts and
+# the audit trail live in it, and each process's judged verdicts are checked against the
+# audit trail's last change on every request, so no process serves stale verdicts.
+SERVE_DATABASE = "BWV_SERVE_DATABASE_URL"
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one of several server processes (uvicorn's factory)."""
+    import os
+
+    from bwv.core.db import get_engine
+
+    return create_app(get_engine(os.environ[SERVE_DATABASE]))
+
+
 def create_app(engine: Engine) -> FastAPI:
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     app.state.engine = engine
