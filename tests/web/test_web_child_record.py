@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from click.testing import CliRunner
+from compliance_helpers import add_incident
 from sqlalchemy import Engine
 from sqlmodel import col, select
 from web_helpers import Site, build_site, client_for
@@ -121,3 +123,17 @@ def test_no_reason_no_csrf_or_a_trainer_discloses_nothing(site: Site) -> None:
     refused = trainer.post(path, data={"format": "md", "reason": "r", "csrf_token": trainer_token})
     assert refused.status_code == 403 and "He hit mummy" not in refused.text
     assert _disclosures(site.engine) == []
+
+
+def test_an_odd_incident_reference_gives_a_safe_file_name(site: Site) -> None:
+    ref = 'INC "9"\r\nX-Evil: 1'
+    with session_scope(site.engine) as session:
+        add_incident(session, ref, "2024-02-01T09:00:00")
+    client, token = client_for(site, "inspector")
+    answer = client.post(f"/incidents/{quote(ref)}/child-record",
+                         data={"format": "md", "reason": "R", "csrf_token": token})  # fmt: skip
+    assert answer.status_code == 200 and "x-evil" not in answer.headers
+    assert answer.headers["content-disposition"] == (
+        'attachment; filename="child-record-INC__9___X-Evil__1.md"'
+    )
+    assert "No child speech (no footage)" in answer.text
