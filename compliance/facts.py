@@ -9,6 +9,7 @@ Every datetime here is naive UTC (see `rawtime`): fast to compare, subtract and 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -151,11 +152,17 @@ def load_evidence(
             item.attendance.sort(key=lambda a: (a.arrived_at, a.officer_id))
         if len(item.links) > 1:
             item.links.sort(key=_link_order)
+    # Named incidents need only their own officers and cameras, not the whole force's.
+    attending = _attending(by_ref) if refs is not None else None
     return Evidence(
         incidents=list(by_ref.values()),
-        officers=load_officers(session),
-        cameras=load_assignments(session),
+        officers=load_officers(session, attending),
+        cameras=load_assignments(session, attending),
     )
+
+
+def _attending(by_ref: dict[str, IncidentEvidence]) -> set[str]:
+    return {a.officer_id for item in by_ref.values() for a in item.attendance}
 
 
 def _link_order(link: LinkFacts) -> tuple[datetime, int]:
@@ -313,9 +320,14 @@ def _naive(value: Any) -> datetime:
     return moment
 
 
-def load_officers(session: Session) -> dict[str, OfficerFacts]:
+def load_officers(
+    session: Session, officers: Collection[str] | None = None
+) -> dict[str, OfficerFacts]:
+    """Every officer, or only those named in `officers`."""
     c = Officer.__table__.c  # type: ignore[attr-defined]
     query = select(c.officer_id, c.name, c.team, c.station)
+    if officers is not None:
+        query = query.where(c.officer_id.in_(sorted(officers)))
     return {row[0]: OfficerFacts(*row) for row in session.execute(query).all()}
 
 

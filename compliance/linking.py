@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -155,9 +155,13 @@ class AssignmentIndex:
         ]
 
 
-def load_assignments(session: Session) -> AssignmentIndex:
+def load_assignments(session: Session, officers: Collection[str] | None = None) -> AssignmentIndex:
+    """Every camera assignment, or only those of `officers` (enough to judge incidents they
+    alone attended: one incident's page must not read the whole force's cameras)."""
     c = Assignment.__table__.c  # type: ignore[attr-defined]
     query = select(c.device_serial, raw(c.issued_at), raw(c.returned_at), c.officer_id)
+    if officers is not None:
+        query = query.where(c.officer_id.in_(sorted(officers)))
     by_camera: dict[str, list[tuple[float, float, str]]] = defaultdict(list)
     by_officer: dict[str, list[tuple[float, float, str]]] = defaultdict(list)
     for serial, issued_text, returned, officer in session.execute(query).all():

@@ -58,13 +58,11 @@ def render_html(report: Report) -> str:
         "subtitle": esc(f"{_period(report)}. Generated {local_time(report.generated_at)}."),
         "cards": _cards(report),
         "summary_text": esc(summary_line(report)),
-        "charts": "".join(_chart(views[by], title) for by, title in CHART_GROUPINGS),
-        "arrival_charts": "".join(
-            _arrival_chart(views[by], title) for by, title in CHART_GROUPINGS
-        ),
+        "charts": "".join(rate_chart(views[by], title) for by, title in CHART_GROUPINGS),
+        "arrival_charts": "".join(arrival_chart(views[by], title) for by, title in CHART_GROUPINGS),
         "incident_table": _incident_table(report.verdicts),
         "flag_rule": esc(views["team"].rule.capitalize()),
-        "consistency": "".join(_group_table(views[by]) for by in GROUPINGS),
+        "consistency": "".join(group_table(views[by]) for by in GROUPINGS),
         "unassigned": _unassigned(report),
         "policy": _policy(report),
         "footer": esc(
@@ -103,7 +101,7 @@ def _cards(report: Report) -> str:
     )
 
 
-def _chart(view: ConsistencyView, title: str) -> str:
+def rate_chart(view: ConsistencyView, title: str) -> str:
     groups = view.groups
     if not groups:
         return f"<div><h3>{esc(title)}</h3><p class='muted'>No applicable attendances.</p></div>"
@@ -152,7 +150,7 @@ def _bars(group: GroupStats, index: int) -> str:
     return "".join(parts)
 
 
-def _arrival_chart(view: ConsistencyView, title: str) -> str:
+def arrival_chart(view: ConsistencyView, title: str) -> str:
     """Median and 90th-percentile time to first arrival per group, with the share over target."""
     groups = [g for g in view.groups if g.arrivals_measured]
     if not groups:
@@ -266,7 +264,7 @@ def _clip_list(v: IncidentVerdict) -> str:
     return f"<ul class='ev'>{''.join(items)}</ul>"
 
 
-def _group_table(view: ConsistencyView) -> str:
+def group_table(view: ConsistencyView) -> str:
     head = ["By " + view.by, "Incidents", "Attendances", "Activation", "Child voice"]
     head += ["Median start", *(code.replace("_", " ").lower() for code in FINDINGS), "Flag"]
     head += ["First arrival median", "90th pct", "Over target", "Not attended"]

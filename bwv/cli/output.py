@@ -51,6 +51,8 @@ def print_clips(rows: Sequence[Any]) -> None:
 
 
 def print_clip_detail(detail: Any) -> None:
+    from bwv.core.child_speech import speaker_label
+
     clip = detail.clip
     echo(f"Clip {clip['id']}: {clip['file_name']}  [{clip['status']}]")
     if clip["failure_reason"]:
@@ -63,7 +65,7 @@ def print_clip_detail(detail: Any) -> None:
     echo("Transcript:" if detail.transcript else "Transcript: none")
     for s in detail.transcript:
         marker = "CHILD " if s.child else "WEARER" if s.wearer else "      "
-        who = "   " if s.speaker is None else f"S{s.speaker + 1:<2}"
+        who = "   " if s.speaker is None else f"{speaker_label(s.speaker):<3}"
         echo(f"  {s.start_s:7.2f}-{s.end_s:7.2f} {who} {marker} {s.text}{_odds(s)}")
 
 

@@ -15,17 +15,31 @@ ROLES = ("evidence_officer", "inspector", "trainer", "admin")
 @click.command("serve", short_help="Serve the web app over the catalogue.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 32),
+    default=1,
+    show_default=True,
+    help="Server processes; each judges and keeps the verdicts itself (memory per process).",
+)
 @pass_app
-def serve_command(app: AppContext, host: str, port: int) -> None:
+def serve_command(app: AppContext, host: str, port: int, workers: int) -> None:
     """Serve incidents, clips, the review queue and examples to signed-in users."""
+    import os
+
     import uvicorn
 
-    from bwv.web.app import create_app
+    from bwv.web.app import SERVE_DATABASE, create_app
 
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(f"Warning: serving on {host}: reachable from other machines", err=True)
     click.echo(f"Serving bwv on http://{host}:{port}/ (Ctrl-C stops)", err=True)
-    uvicorn.run(create_app(app.engine), host=host, port=port, log_level="warning")
+    if workers == 1:
+        uvicorn.run(create_app(app.engine), host=host, port=port, log_level="warning")
+        return
+    os.environ[SERVE_DATABASE] = app.engine.url.render_as_string(hide_password=False)
+    uvicorn.run("bwv.web.app:app_from_environment", factory=True, workers=workers,
+                host=host, port=port, log_level="warning")  # fmt: skip
 
 
 @click.group("user", short_help="Add, disable and list users of the web app.")

@@ -37,6 +37,11 @@ def decision_probability(segment: Any) -> float | None:
     return None if segment.child_probability is None else float(segment.child_probability)
 
 
+def speaker_label(speaker: int | None) -> str:
+    """A speaker group as people read it everywhere (`S1` is group 0), or "-" for none."""
+    return "-" if speaker is None else f"S{speaker + 1}"
+
+
 def is_child(segment: Any, threshold: float) -> bool:
     probability = decision_probability(segment)
     return probability is not None and probability >= threshold

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, nullcontext
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -182,21 +183,29 @@ def _current_revision(connection: Any) -> str | None:
     return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
+# Writers of one process (the web server's threads) take turns here rather than on
+# SQLite's busy handler, which sleeps up to 100 ms between tries: a page view's audit
+# event waits only for the writes before it. Other processes still queue on the timeout.
+_WRITERS = threading.RLock()
+
+
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """One transaction: committed when the block ends, rolled back on any error."""
-    session = Session(engine, expire_on_commit=False)
-    try:
-        yield session
-        session.commit()
-    except SQLAlchemyError as exc:
-        session.rollback()
-        raise CatalogueError(f"catalogue write failed: {_reason(exc)}") from exc
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
+    turn = _WRITERS if engine.dialect.name == "sqlite" else nullcontext()
+    with turn:
+        session = Session(engine, expire_on_commit=False)
+        try:
+            yield session
+            session.commit()
+        except SQLAlchemyError as exc:
+            session.rollback()
+            raise CatalogueError(f"catalogue write failed: {_reason(exc)}") from exc
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
 
 
 @contextmanager

@@ -25,7 +25,7 @@ from bwv.core.child_speech import (
     is_child_sql,
 )
 from bwv.core.clip_ref import find_clip
-from bwv.core.db import session_scope
+from bwv.core.db import read_scope, session_scope
 from bwv.core.errors import BwvError
 from bwv.core.models import Clip, ClipField, SpeechRegion, TranscriptSegment
 from bwv.core.timeutil import iso_z
@@ -137,7 +137,9 @@ def _summary(clip: Clip, child: float | None) -> ClipSummary:
 
 
 def clip_detail(reference: str, *, engine: Engine, actor: str, threshold: float) -> ClipDetail:
-    with session_scope(engine) as session:
+    """A clip in full; the view is audited in its own short transaction after the read, so
+    readers never hold the catalogue's write lock (the web serves many at once)."""
+    with read_scope(engine) as session:
         clip = find_clip(session, reference)
         segments = _ordered(session, TranscriptSegment, clip)
         detail = ClipDetail(
@@ -146,7 +148,9 @@ def clip_detail(reference: str, *, engine: Engine, actor: str, threshold: float)
             speech_regions=[(r.start_s, r.end_s) for r in _ordered(session, SpeechRegion, clip)],
             transcript=segment_views(segments, threshold),
         )
-        record(session, actor=actor, action="show", object_ids=[f"clip:{clip.id}"])
+        clip_id = clip.id
+    with session_scope(engine) as session:
+        record(session, actor=actor, action="show", object_ids=[f"clip:{clip_id}"])
     return detail
 
 

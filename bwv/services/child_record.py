@@ -25,10 +25,11 @@ from bwv.core.errors import BwvError
 from bwv.core.models import Clip, LinkDecision, TranscriptSegment, utc_now
 from bwv.core.timeutil import as_utc, checked_zone
 from compliance.decisions import checked_reason
-from compliance.facts import LinkFacts
+from compliance.facts import LinkFacts, ReviewFacts
 from compliance.policy import Policy, load_policy
 from compliance.render import describe_reason
 from compliance.report import IncidentDetail, judge_incident
+from compliance.verdicts import HEARD, NOT_HEARD, incident_reason
 
 FORMATS = ("md", "html", "json")
 
@@ -47,6 +48,11 @@ NOT_DETECTED = (
     "Not detected: speech was heard, but none of it was attributed to a child at the "
     "policy's threshold. A person should listen to the footage before relying on this.",
 )
+NOT_HEARD_BY_A_PERSON = (
+    "not heard",
+    "Not heard: a person listened to every linked clip with sound and heard no child's "
+    "voice (see the reviews under Human decisions).",
+)
 UNTRANSCRIBED = (
     "needs review",
     "Needs review: linked footage with sound was not transcribed, so the child's words "
@@ -64,6 +70,7 @@ class ChildSegment:
     probability: float | None  # the one child speech is judged on (the speaker's pooled)
     segment_probability: float | None
     speaker: int | None
+    source: str = "classifier"  # or "review": inside the span where a person heard the child
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,7 @@ class RecordClip:
     audio_state: str | None
     transcribed: bool
     segments: list[ChildSegment] = field(default_factory=list)
+    review: ReviewFacts | None = None
 
 
 @dataclass(frozen=True)
@@ -88,7 +96,8 @@ class ChildRecord:
     generated_at: datetime
     actor: str
     reason: str
-    no_child_speech: tuple[str, str] | None  # (kind, sentence) when no segment is a child's
+    no_child_speech: tuple[str, str] | None  # (kind, sentence) when no child speech at all
+    heard: list[tuple[int, ReviewFacts]] = field(default_factory=list)  # heard by a person
 
     @property
     def segment_count(self) -> int:
@@ -103,11 +112,13 @@ def write_child_record(
     reason: str,
     fmt: str = "md",
     out: Path | None = None,
+    sent_to: str = "stdout",
 ) -> tuple[ChildRecord, bytes]:
     """Builds and renders the record, writes it to `out` if given, and audits the disclosure.
 
     The audit event is added in the transaction that read the record, after the file is
     written: a record that could not be written was not disclosed and is not logged.
+    `sent_to` names where a record not written to a file goes (stdout, a web download).
     """
     from bwv.services.record_render import render_record
 
@@ -121,7 +132,7 @@ def write_child_record(
         rendered = render_record(record, fmt)
         if out is not None:
             _write(session, rendered, out)
-        _audit(session, record, fmt, out)
+        _audit(session, record, fmt, str(out) if out is not None else sent_to)
     return record, rendered
 
 
@@ -130,8 +141,17 @@ def build_child_record(
 ) -> ChildRecord:
     """The record, read in the caller's transaction (not audited here)."""
     detail = judge_incident(session, incident_ref, policy)
+    return record_of(session, detail, policy, actor=actor, reason=reason)
+
+
+def record_of(
+    session: Session, detail: IncidentDetail, policy: Policy, *, actor: str, reason: str
+) -> ChildRecord:
+    """The record of an incident already judged (the web's incident page judges it once)."""
+    incident_ref = detail.verdict.incident.incident_ref
     threshold = policy.child_probability_threshold
     clips = [_record_clip(session, link, threshold) for link in _distinct(detail.verdict.evidence)]
+    heard = _heard(clips)
     return ChildRecord(
         detail=detail,
         clips=clips,
@@ -141,8 +161,20 @@ def build_child_record(
         generated_at=utc_now(),
         actor=actor,
         reason=reason,
-        no_child_speech=None if any(c.segments for c in clips) else _why_none(detail, clips),
+        no_child_speech=None
+        if heard or any(c.segments for c in clips)
+        else _why_none(detail, clips),
+        heard=heard,
     )
+
+
+def _heard(clips: list[RecordClip]) -> list[tuple[int, ReviewFacts]]:
+    """Readable clips where a person heard the child: capture settled, as in the verdicts."""
+    return [
+        (c.clip_id, c.review)
+        for c in clips
+        if c.review is not None and c.status == "ingested" and c.review.decision == HEARD
+    ]
 
 
 def _distinct(evidence: Any) -> list[LinkFacts]:
@@ -160,7 +192,12 @@ def _record_clip(session: Session, link: LinkFacts, threshold: float) -> RecordC
         .where(col(TranscriptSegment.clip_id) == clip.id)
         .order_by(col(TranscriptSegment.start_s), col(TranscriptSegment.id))
     )
-    segments = [_segment(s, clip.started_at) for s in session.exec(query) if is_child(s, threshold)]
+    review = link.clip.review
+    segments = [
+        _segment(s, clip.started_at, source)
+        for s in session.exec(query)
+        if (source := _attributed(s, review, threshold)) is not None
+    ]
     return RecordClip(
         clip.id,
         clip.file_name,
@@ -170,10 +207,30 @@ def _record_clip(session: Session, link: LinkFacts, threshold: float) -> RecordC
         clip.audio_state,
         clip.transcribed,
         segments,
+        review,
     )
 
 
-def _segment(segment: TranscriptSegment, clip_start: datetime | None) -> ChildSegment:
+def _attributed(
+    segment: TranscriptSegment, review: ReviewFacts | None, threshold: float
+) -> str | None:
+    """Why a segment is the child's ("review" or "classifier"), or None. A person's review
+    overrides the classifier as in the verdicts: not heard drops the clip's child speech,
+    heard adds the words inside the span the person heard the child in."""
+    if review is not None and review.decision == NOT_HEARD:
+        return None
+    if review is not None and _overlaps(segment, review.start_s, review.end_s):
+        return "review"
+    return "classifier" if is_child(segment, threshold) else None
+
+
+def _overlaps(segment: TranscriptSegment, start: float | None, end: float | None) -> bool:
+    if start is None or end is None:
+        return False
+    return segment.start_s < end and segment.end_s > start
+
+
+def _segment(segment: TranscriptSegment, clip_start: datetime | None, source: str) -> ChildSegment:
     def at(offset: float) -> datetime | None:
         return None if clip_start is None else as_utc(clip_start) + timedelta(seconds=offset)
 
@@ -186,6 +243,7 @@ def _segment(segment: TranscriptSegment, clip_start: datetime | None) -> ChildSe
         probability=decision_probability(segment),
         segment_probability=segment.child_probability,
         speaker=segment.speaker,
+        source=source,
     )
 
 
@@ -199,15 +257,17 @@ def _decisions(session: Session, incident_ref: str) -> list[LinkDecision]:
 
 
 def _why_none(detail: IncidentDetail, clips: list[RecordClip]) -> tuple[str, str]:
-    """Why there is no child speech, from the verdict's reason where it has one."""
-    reasons = detail.verdict.reasons
-    if reasons and reasons[0].code in NO_CHILD_SPEECH:
-        kind, sentence = NO_CHILD_SPEECH[reasons[0].code]
-        return kind, f"{sentence} {describe_reason(reasons[0])}"
-    if not clips:  # a not-applicable incident is not judged, but may have no footage
-        return NO_CHILD_SPEECH["NO_FOOTAGE"]
-    heard = [c for c in clips if c.status == "ingested" and c.audio_state == "present"]
-    if any(not c.transcribed for c in heard):
+    """Why there is no child speech, by the verdicts' own rule (judged here for incidents
+    that are not applicable too), honouring people's reviews as the verdicts do."""
+    reason = incident_reason(detail.verdict.evidence, detail.policy)
+    if reason is not None and reason.code in NO_CHILD_SPEECH:
+        kind, sentence = NO_CHILD_SPEECH[reason.code]
+        return kind, f"{sentence} {describe_reason(reason)}"
+    audible = [c for c in clips if c.status == "ingested" and c.audio_state == "present"]
+    unheard = [c for c in audible if c.review is None or c.review.decision != NOT_HEARD]
+    if audible and not unheard:
+        return NOT_HEARD_BY_A_PERSON
+    if any(not c.transcribed for c in unheard):
         return UNTRANSCRIBED
     return NOT_DETECTED
 
@@ -224,7 +284,7 @@ def _write(session: Session, rendered: bytes, out: Path) -> None:
         raise BwvError(f"cannot write the record to {out}: {exc.strerror}") from None
 
 
-def _audit(session: Session, record: ChildRecord, fmt: str, out: Path | None) -> None:
+def _audit(session: Session, record: ChildRecord, fmt: str, sent_to: str) -> None:
     incident = record.detail.verdict.incident
     audit.record(
         session,
@@ -235,7 +295,7 @@ def _audit(session: Session, record: ChildRecord, fmt: str, out: Path | None) ->
         details={
             "reason": record.reason,
             "format": fmt,
-            "out": str(out) if out is not None else "stdout",
+            "out": sent_to,
             "child_segments": record.segment_count,
             "marking": record.marking,
             "verdict": record.detail.verdict.verdict,

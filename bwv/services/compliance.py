@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sqlalchemy import Engine
+from sqlmodel import Session
 
 from bwv.core import audit
 from bwv.core.db import session_scope
@@ -91,11 +92,17 @@ def incident_detail(
         if policy_path is not None:
             recompute_links(session, policy=policy)
         detail = judge_incident(session, ref, policy)
-        audit.record(
-            session, actor=actor, action="incident_view", object_ids=[f"incident:{ref}"],
-            details={"verdict": detail.verdict.verdict},
-        )  # fmt: skip
+        audit_incident_view(session, detail, actor=actor)
     return detail
+
+
+def audit_incident_view(session: Session, detail: IncidentDetail, *, actor: str) -> None:
+    """Consulting an incident (its facts, verdict and the child's words) is audited."""
+    ref = detail.verdict.incident.incident_ref
+    audit.record(
+        session, actor=actor, action="incident_view", object_ids=[f"incident:{ref}"],
+        details={"verdict": detail.verdict.verdict},
+    )  # fmt: skip
 
 
 def report(request: ReportRequest, *, engine: Engine, actor: str) -> tuple[Report, bytes]:

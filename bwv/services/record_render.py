@@ -17,10 +17,11 @@ from typing import Any
 
 import orjson
 
+from bwv.core.child_speech import speaker_label
 from bwv.core.textsafe import printable
 from bwv.services.child_record import ChildRecord, ChildSegment, RecordClip
-from compliance.render import describe_reason, local_time, seen_text
-from compliance.report import report_incident_json
+from compliance.render import describe_reason, describe_review, local_time, review_items, seen_text
+from compliance.report import report_incident_json, review_json, reviews_json
 
 JSON_TIMES = orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z | orjson.OPT_INDENT_2
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+\-!|~])")
@@ -49,6 +50,7 @@ def record_json(record: ChildRecord) -> dict[str, Any]:
         "child_speech": none is None,
         "no_child_speech": None if none is None else {"kind": none[0], "explanation": none[1]},
         "clips": [_clip(clip) for clip in record.clips],
+        "reviews": reviews_json(v),
         "decisions": [
             {
                 "clip_id": d.clip_id,
@@ -109,6 +111,7 @@ def _clip(clip: RecordClip) -> dict[str, Any]:
         "status": clip.status,
         "audio_state": clip.audio_state,
         "transcribed": clip.transcribed,
+        "review": review_json(clip.review),
         "child_segments": [
             {
                 "start_s": s.start_s,
@@ -119,6 +122,7 @@ def _clip(clip: RecordClip) -> dict[str, Any]:
                 "probability": s.probability,
                 "segment_probability": s.segment_probability,
                 "speaker": s.speaker,
+                "source": s.source,
             }
             for s in clip.segments
         ],
@@ -158,7 +162,7 @@ def record_markdown(record: ChildRecord) -> str:
         "",
         "## Human decisions",
         "",
-        *([_md_decision(d) for d in data["decisions"]] or ["- none"]),
+        *(_md_decisions(record, data) or ["- none"]),
         "",
         "## Verdict",
         "",
@@ -183,9 +187,13 @@ def _md_speech(record: ChildRecord) -> list[str]:
     if record.no_child_speech is not None:
         kind, sentence = record.no_child_speech
         return [f"**No child speech ({md(kind)}).** {md(sentence)}"]
-    lines = [
+    lines = [f"A person heard the child: {md(heard)}" for heard in _heard(record)]
+    if not any(clip.segments for clip in record.clips):
+        return lines
+    lines += [
         f"Segments whose speaker is judged a child (probability at least "
-        f"{record.threshold:g}). Times are local; offsets are seconds into the clip.",
+        f"{record.threshold:g}), or inside a span where a person heard the child (marked "
+        f"{SOURCE_WORDS['review']}). Times are local; offsets are seconds into the clip.",
         "",
         "| clip | start | end | said | probability | speaker |",
         "| --- | --- | --- | --- | ---: | ---: |",
@@ -201,10 +209,24 @@ def _md_segment(clip: RecordClip, s: ChildSegment) -> str:
         f"{md(_when(s.started_at))} ({s.start_s:.1f} s)",
         f"{md(_when(s.ended_at))} ({s.end_s:.1f} s)",
         md(s.text.strip()),
-        _probability(s.probability),
-        "-" if s.speaker is None else str(s.speaker),
+        _probability(s.probability) + SOURCE_WORDS[s.source],
+        speaker_label(s.speaker),
     ]
     return "| " + " | ".join(cells) + " |"
+
+
+# How a segment came to be the child's, after its probability.
+SOURCE_WORDS = {"classifier": "", "review": " (heard by a person)"}
+
+
+def _heard(record: ChildRecord) -> list[str]:
+    return [describe_review(clip_id, review) for clip_id, review in record.heard]
+
+
+def _md_decisions(record: ChildRecord, data: dict[str, Any]) -> list[str]:
+    """People's review of each clip's child voice, then their link decisions."""
+    reviews = [f"- {md(code)}: {md(words)}" for code, words in review_items(record.detail.verdict)]
+    return reviews + [_md_decision(d) for d in data["decisions"]]
 
 
 def _md_decision(d: dict[str, Any]) -> str:
@@ -265,16 +287,7 @@ def record_html(record: ChildRecord) -> str:
             f"<h1>The child's voice: incident {esc(ref)}</h1>",
             f"<p class='muted'>Written {esc(_when(record.generated_at))} by "
             f"{esc(record.actor)}. Reason for disclosure: {esc(record.reason)}</p>",
-            "<h2>Incident</h2>",
-            _html_facts(record),
-            "<h2>Officers present</h2>",
-            _html_officers(data["officers_present"]),
-            "<h2>What the child said</h2>",
-            _html_speech(record),
-            "<h2>Human decisions</h2>",
-            _html_decisions(data["decisions"]),
-            "<h2>Verdict</h2>",
-            _html_verdict(data["verdict"]),
+            *_html_sections(record, data),
             f"<div class='marking bottom'>{marking}</div>",
         ]
     )
@@ -285,6 +298,29 @@ def record_html(record: ChildRecord) -> str:
         f"<title>{marking}: child record {esc(ref)}</title><style>{_STYLE}</style></head>"
         f"<body>{body}</body></html>\n"
     )
+
+
+def record_panel(record: ChildRecord) -> str:
+    """The record's sections as an HTML fragment (escaped here), for the web's incident page:
+    the same facts as the written record, without the disclosure line it has not had."""
+    marking = f"<p class='marking'>{esc(record.marking)}</p>"
+    return marking + "".join(_html_sections(record, record_json(record))) + marking
+
+
+def _html_sections(record: ChildRecord, data: dict[str, Any]) -> list[str]:
+    return [
+        "<h2>Incident</h2>",
+        _html_facts(record),
+        "<h2>Officers present</h2>",
+        _html_officers(data["officers_present"]),
+        "<h2>What the child said</h2>",
+        _html_speech(record),
+        "<h2>Human decisions</h2>",
+        _html_reviews(record),
+        _html_decisions(data["decisions"]),
+        "<h2>Verdict</h2>",
+        _html_verdict(data["verdict"]),
+    ]
 
 
 def _html_facts(record: ChildRecord) -> str:
@@ -338,24 +374,34 @@ def _html_speech(record: ChildRecord) -> str:
     if record.no_child_speech is not None:
         kind, sentence = record.no_child_speech
         return f"<p><span class='none'>No child speech ({esc(kind)}).</span> {esc(sentence)}</p>"
+    heard = "".join(f"<p>A person heard the child: {esc(words)}</p>" for words in _heard(record))
+    if not any(clip.segments for clip in record.clips):
+        return heard
     rows = [
         [
             _td(f"{clip.clip_id} {clip.file_name}"),
             _td(f"{_when(s.started_at)} ({s.start_s:.1f} s)"),
             _td(f"{_when(s.ended_at)} ({s.end_s:.1f} s)"),
             f"<td class='said'>{esc(s.text.strip())}</td>",
-            _td(_probability(s.probability), "num"),
-            _td("-" if s.speaker is None else s.speaker, "num"),
+            _td(_probability(s.probability) + SOURCE_WORDS[s.source], "num"),
+            _td(speaker_label(s.speaker), "num"),
         ]
         for clip in record.clips
         for s in clip.segments
     ]
     note = (
         f"<p class='muted'>Segments whose speaker is judged a child (probability at least "
-        f"{record.threshold:g}). Times are local; seconds into the clip in brackets.</p>"
+        f"{record.threshold:g}), or inside a span where a person heard the child (marked "
+        f"{esc(SOURCE_WORDS['review'])}). Times are local; seconds into the clip in brackets.</p>"
     )
     head = ["Clip", "Start", "End", "Said", "Probability", "Speaker"]
-    return note + _html_table(head, rows, "")
+    return heard + note + _html_table(head, rows, "")
+
+
+def _html_reviews(record: ChildRecord) -> str:
+    items = review_items(record.detail.verdict)
+    listed = "".join(f"<li>{esc(code)}: {esc(words)}</li>" for code, words in items)
+    return f"<ul class='reviews'>{listed}</ul>" if items else ""
 
 
 def _html_decisions(decisions: list[dict[str, Any]]) -> str:

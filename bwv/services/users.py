@@ -17,6 +17,7 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import Engine, delete
+from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from bwv.core import audit
@@ -188,17 +189,22 @@ def session_user(token: str | None, *, engine: Engine) -> SignedIn | None:
     if not token:
         return None
     query = (
-        select(User, WebSession)
+        core_select(
+            *(col(c) for c in (User.id, User.name, User.role, User.disabled)),
+            col(WebSession.csrf_token),
+            col(WebSession.expires_at),
+        )
         .join(WebSession, col(WebSession.user_id) == col(User.id))
         .where(col(WebSession.token_hash) == _token_hash(token))
     )
-    with read_scope(engine) as session:
-        found = session.exec(query).first()
-        if found is None or found[0].disabled or found[1].expires_at <= utc_now():
-            return None
-        user, web = found
-        assert user.id is not None
-        return SignedIn(user.id, user.name, user.role, web.csrf_token)
+    with read_scope(engine) as session:  # plain columns: no ORM objects on every request
+        found = session.execute(query).first()
+    if found is None:
+        return None
+    user_id, name, role, disabled, csrf_token, expires_at = found
+    if disabled or expires_at <= utc_now():
+        return None
+    return SignedIn(user_id, name, role, csrf_token)
 
 
 def sign_out(token: str | None, *, engine: Engine) -> None:

@@ -11,7 +11,7 @@ seconds, a page must take milliseconds.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -33,11 +33,18 @@ from bwv.core.models import (
     VoiceReview,
     utc_now,
 )
-from compliance.facts import Period, load_evidence
+from bwv.core.timeutil import checked_zone
+from bwv.services.child_record import ChildRecord, record_of
+from bwv.services.compliance import audit_incident_view
+from compliance.consistency import GROUPINGS, ConsistencyView, consistency
+from compliance.facts import OfficerFacts, Period, load_evidence
 from compliance.policy import Policy, load_policy
+from compliance.report import IncidentDetail, judge_incident
+from compliance.tally import Tally
 from compliance.verdicts import judge_all
 
 PAGE_SIZE = 50
+KEPT_FILTERS = 64  # filtered lists kept per catalogue state
 PRACTICES = ("good", "poor")
 # Actions that change what a verdict is judged on; views and reports change nothing.
 CHANGES = ("ingest", "import", "link", "unlink", "voice_review", "demo")
@@ -55,6 +62,7 @@ class IncidentRow:
     teams: tuple[str, ...]
     stations: tuple[str, ...]
     clip_ids: tuple[int, ...]
+    day: str = ""  # reported_at as YYYY-MM-DD (UTC), worked out once for the date filters
 
 
 @dataclass(frozen=True)
@@ -78,7 +86,7 @@ class IncidentFilter:
         ]  # fmt: skip
         if any(value and value not in values for value, values in wanted):
             return False
-        day = row.reported_at.strftime("%Y-%m-%d")
+        day = row.day
         if self.month and not day.startswith(self.month):
             return False
         return not ((self.since and day < self.since) or (self.until and day >= self.until))
@@ -88,6 +96,35 @@ class IncidentFilter:
 class _Judged:
     signature: tuple[Any, ...] = ()
     rows: list[IncidentRow] = field(default_factory=list)
+    tally: Tally = field(default_factory=Tally)  # what `bwv report --by` counts, all incidents
+    officers: dict[str, OfficerFacts] = field(default_factory=dict)
+    policy: Policy | None = None
+    views: dict[str, ConsistencyView] = field(default_factory=dict)  # by -> view, when asked
+    kept: dict[IncidentFilter, list[IncidentRow]] = field(default_factory=dict)  # by filter
+    # One thread works out a filter or a view while the others asking for it wait, rather
+    # than twenty threads scanning the same 100,000 rows at once.
+    working: threading.Lock = field(default_factory=threading.Lock)
+
+    def matching(self, wanted: IncidentFilter) -> list[IncidentRow]:
+        """The rows a filter keeps, worked out once per filter and catalogue state (paging
+        through a filtered list must not scan every incident for every page)."""
+        if wanted == IncidentFilter():
+            return self.rows
+        with self.working:
+            kept = self.kept.get(wanted)
+            if kept is None:
+                if len(self.kept) >= KEPT_FILTERS:
+                    self.kept.clear()
+                kept = self.kept[wanted] = [row for row in self.rows if wanted.keeps(row)]
+            return kept
+
+    def view(self, by: str) -> ConsistencyView:
+        """The `--by` view; its medians run over every attendance, so once per state."""
+        assert self.policy is not None
+        with self.working:
+            if by not in self.views:
+                self.views[by] = consistency(self.tally, self.officers, self.policy, by)
+            return self.views[by]
 
 
 _cache: dict[str, _Judged] = {}
@@ -96,29 +133,51 @@ _lock = threading.Lock()
 
 def incident_rows(engine: Engine, policy: Policy | None = None) -> list[IncidentRow]:
     """Every incident's verdict, worst first; judged again only after the catalogue changed."""
+    return _judged(engine, policy).rows
+
+
+def _judged(engine: Engine, policy: Policy | None = None) -> _Judged:
     policy = policy or load_policy(None)
     key = f"{engine.url}|{policy.source}"
     with _lock:
         signature = _signature(engine)
         judged = _cache.get(key)
         if judged is None or judged.signature != signature:
-            judged = _Judged(signature, _judge_rows(engine, policy))
+            judged = _judge_rows(engine, policy)
+            judged.signature = signature
             _cache[key] = judged
-        return judged.rows
+        return judged
+
+
+_checked: dict[str, tuple[int, Any]] = {}  # engine url -> (last event seen, last change)
 
 
 def _signature(engine: Engine) -> tuple[Any, ...]:
+    """The id of the latest audited change. Views are audited too, so the trail grows on
+    every request: only the events since the last check are looked at, by id (the primary
+    key), never the whole trail. Called with `_lock` held."""
+    key = str(engine.url)
+    seen, changed = _checked.get(key, (0, None))
     with read_scope(engine) as session:
-        changed = select(func.max(AuditEvent.id)).where(col(AuditEvent.action).in_(CHANGES))
-        return (session.exec(changed).one(),)
+        last = session.exec(select(func.max(AuditEvent.id))).one() or 0
+        if last < seen:  # another catalogue now at this address: start again
+            seen, changed = 0, None
+        if last != seen:
+            newer = select(func.max(AuditEvent.id)).where(
+                col(AuditEvent.id) > seen, col(AuditEvent.action).in_(CHANGES)
+            )
+            changed = session.exec(newer).one() or changed
+            _checked[key] = (last, changed)
+    return (changed,)
 
 
-def _judge_rows(engine: Engine, policy: Policy) -> list[IncidentRow]:
+def _judge_rows(engine: Engine, policy: Policy) -> _Judged:
     with read_scope(engine) as session:
         evidence = load_evidence(session, policy=policy, period=Period())
     officers = evidence.officers
+    verdicts = judge_all(evidence, policy)
     rows = []
-    for v in judge_all(evidence, policy):
+    for v in verdicts:
         attending = tuple(a.officer_id for a in v.evidence.attendance)
         known = [officers[o] for o in attending if o in officers]
         rows.append(
@@ -127,9 +186,10 @@ def _judge_rows(engine: Engine, policy: Policy) -> list[IncidentRow]:
                 tuple(r.code for r in v.reasons), tuple(f.code for f in v.findings), attending,
                 tuple(o.team for o in known), tuple(o.station for o in known),
                 tuple(link.clip.clip_id for link in v.evidence.links),
+                v.incident.reported_at.strftime("%Y-%m-%d"),
             )
         )  # fmt: skip
-    return rows
+    return _Judged(rows=rows, tally=Tally.of(verdicts, officers), officers=officers, policy=policy)
 
 
 @dataclass(frozen=True)
@@ -141,11 +201,34 @@ class Page:
 
 
 def incidents_page(engine: Engine, wanted: IncidentFilter, page: int) -> Page:
-    kept = [row for row in incident_rows(engine) if wanted.keeps(row)]
+    kept = _judged(engine).matching(wanted)
     pages = max(1, -(-len(kept) // PAGE_SIZE))
     page = min(max(page, 1), pages)
     start = (page - 1) * PAGE_SIZE
     return Page(kept[start : start + PAGE_SIZE], len(kept), page, pages)
+
+
+@dataclass(frozen=True)
+class GroupsPage:
+    """One page of the consistency view (`bwv report --by`): the force-wide line, a page of
+    groups (never more than PAGE_SIZE rendered) and the flag rule."""
+
+    view: ConsistencyView  # its groups cut to this page
+    total: int
+    page: int
+    pages: int
+
+
+def consistency_page(engine: Engine, by: str, page: int) -> GroupsPage:
+    """The `--by` figures of every incident, from the tally judged with the incident list."""
+    if by not in GROUPINGS:
+        raise BwvError(f"unknown grouping {by!r}; expected one of {', '.join(GROUPINGS)}")
+    view = _judged(engine).view(by)
+    pages = max(1, -(-len(view.groups) // PAGE_SIZE))
+    page = min(max(page, 1), pages)
+    start = (page - 1) * PAGE_SIZE
+    cut = replace(view, groups=view.groups[start : start + PAGE_SIZE])
+    return GroupsPage(cut, len(view.groups), page, pages)
 
 
 @dataclass(frozen=True)
@@ -298,6 +381,26 @@ def example(engine: Engine, example_id: int, *, approved_only: bool, actor: str)
         audit.record(session, actor=actor, action="example_view",
                      object_ids=[f"example:{example_id}", f"clip:{found.clip_id}"])  # fmt: skip
     return found
+
+
+@dataclass(frozen=True)
+class IncidentPage:
+    detail: IncidentDetail
+    record: ChildRecord  # the incident's child record, shown as a panel
+    bars: list[Bar]
+
+
+def incident_page(engine: Engine, ref: str, *, actor: str) -> IncidentPage:
+    """One incident judged once for its facts, timeline and child record; the view is
+    audited in its own short transaction, so readers never queue on the write lock."""
+    checked_zone()
+    policy = load_policy(None)
+    with read_scope(engine) as session:
+        detail = judge_incident(session, ref, policy)
+        record = record_of(session, detail, policy, actor=actor, reason="")
+    with session_scope(engine) as session:
+        audit_incident_view(session, detail, actor=actor)
+    return IncidentPage(detail, record, timeline(detail.verdict))
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ Templates autoescape; every form and htmx request carries the session's CSRF tok
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
 
+from bwv.core.child_speech import speaker_label
 from bwv.core.errors import AccessDenied, BwvError, LoginRefused, NotFound
 from bwv.services import users, webviews
 
@@ -35,10 +37,28 @@ ROLES_OF = {
 }
 HOME = {EO: "/incidents", INSPECTOR: "/queue", TRAINER: "/examples", ADMIN: "/admin/users"}
 CHUNK = 256 * 1024
+RECORD_TYPES = {"md": "text/markdown; charset=utf-8", "html": "text/html; charset=utf-8",
+                "json": "application/json"}  # fmt: skip
 
 
 class SignInNeeded(Exception):
     """No live session: the browser is sent to the login page."""
+
+
+# `bwv serve --workers N`: each process opens the catalogue named here. Nothing else is
+# shared between processes but the catalogue itself: sessions, CSRF tokens, lockouts and
+# the audit trail live in it, and each process's judged verdicts are checked against the
+# audit trail's last change on every request, so no process serves stale verdicts.
+SERVE_DATABASE = "BWV_SERVE_DATABASE_URL"
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one of several server processes (uvicorn's factory)."""
+    import os
+
+    from bwv.core.db import get_engine
+
+    return create_app(get_engine(os.environ[SERVE_DATABASE]))
 
 
 def create_app(engine: Engine) -> FastAPI:
@@ -53,6 +73,7 @@ def create_app(engine: Engine) -> FastAPI:
 
 
 templates = Jinja2Templates(directory=str(HERE / "templates"))  # autoescapes .html
+templates.env.filters["speaker"] = speaker_label  # S1, S2 ... as the CLI prints them
 
 
 def render(request: Request, name: str, code: int = 200, **context: Any) -> HTMLResponse:
@@ -96,6 +117,17 @@ async def checked_post(
     if not users.check_csrf(user, token):
         raise AccessDenied("missing or wrong CSRF token; reload the page and try again")
     return user, form
+
+
+def download(content: bytes, name: str, media_type: str) -> Response:
+    """A file the browser saves (never renders in the app's origin), under a safe name."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)[:120]
+    headers = {
+        "Content-Disposition": f'attachment; filename="{safe}"',
+        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+        "X-Content-Type-Options": "nosniff",
+    }
+    return Response(content, media_type=media_type, headers=headers)
 
 
 def ranged(request: Request, media: webviews.Media) -> tuple[Response | None, int, int]:

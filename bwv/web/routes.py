@@ -11,8 +11,10 @@ from bwv.services import users, webviews
 from bwv.web.app import (
     COOKIE,
     HOME,
+    RECORD_TYPES,
     TRAINER,
     checked_post,
+    download,
     ranged,
     render,
     signed_in,
@@ -63,24 +65,52 @@ def home(request: Request) -> Response:
 
 
 @router.get("/incidents")
-def incidents(request: Request, page: int = 1) -> Response:
+def incidents(request: Request, page: int = 1, by: str = "", gpage: int = 1) -> Response:
     signed_in(request, "catalogue")
     names = webviews.IncidentFilter.__dataclass_fields__
     wanted = webviews.IncidentFilter(
         **{k: v for k, v in request.query_params.items() if k in names}
     )
     listed = webviews.incidents_page(_engine(request), wanted, page)
-    return render(request, "incidents.html", listed=listed, wanted=wanted)
+    groups = webviews.consistency_page(_engine(request), by, gpage) if by else None
+    return render(request, "incidents.html", listed=listed, wanted=wanted, by=by,
+                  groups=groups, charts=consistency_html(groups))  # fmt: skip
+
+
+def consistency_html(groups: webviews.GroupsPage | None) -> dict[str, str]:
+    """The consistency view's charts and table, as the HTML report draws them (escaped)."""
+    if groups is None:
+        return {}
+    from compliance.report_html import arrival_chart, group_table, rate_chart
+
+    by, view = groups.view.by, groups.view
+    return {"rates": rate_chart(view, f"Activation and child-voice capture by {by}"),
+            "arrivals": arrival_chart(view, f"Time to first arrival by {by}"),
+            "table": group_table(view)}  # fmt: skip
 
 
 @router.get("/incidents/{ref}")
 def incident(request: Request, ref: str) -> Response:
     user = signed_in(request, "catalogue")
-    from bwv.services.compliance import incident_detail
+    from bwv.services.record_render import record_panel
 
-    detail = incident_detail(ref, engine=_engine(request), actor=user.name)
-    bars = webviews.timeline(detail.verdict)
-    return render(request, "incident.html", detail=detail, v=detail.verdict, bars=bars)
+    page = webviews.incident_page(_engine(request), ref, actor=user.name)
+    v = page.detail.verdict
+    return render(request, "incident.html", detail=page.detail, v=v, bars=page.bars,
+                  record=record_panel(page.record))  # fmt: skip
+
+
+@router.post("/incidents/{ref}/child-record")
+async def child_record(request: Request, ref: str) -> Response:
+    """The child record as a file: one audited disclosure, with the reason the form asks."""
+    user, form = await checked_post(request, "catalogue")
+    from bwv.services.child_record import write_child_record
+
+    fmt = form.get("format", "md")
+    _record, rendered = write_child_record(ref, engine=_engine(request), actor=user.name,
+                                           reason=form.get("reason", ""), fmt=fmt,
+                                           sent_to="web download")  # fmt: skip
+    return download(rendered, f"child-record-{ref}.{fmt}", RECORD_TYPES[fmt])
 
 
 @router.post("/incidents/{ref}/{action}")
@@ -207,8 +237,7 @@ def export_csv(request: Request) -> Response:
     from compliance.render import render_csv
 
     report = verdicts_report(engine=_engine(request), actor=user.name)
-    headers = {"Content-Disposition": "attachment; filename=bwv-report.csv"}
-    return Response(render_csv(report), media_type="text/csv", headers=headers)
+    return download(render_csv(report).encode("utf-8"), "bwv-report.csv", "text/csv")
 
 
 @router.get("/admin/users")

@@ -88,8 +88,10 @@ def test_record_with_child_speech_as_json(db: Path) -> None:
             "probability": 0.91,
             "segment_probability": 0.91,
             "speaker": 0,
+            "source": "classifier",
         }
     ]
+    assert clip["review"] is None and data["reviews"] == []
     assert data["verdict"]["verdict"] == "compliant"
 
 
@@ -213,3 +215,86 @@ def test_never_written_over_an_original(db: Path, tmp_path: Path) -> None:
     assert result.exit_code == 2 and "is a catalogued original" in result.stderr
     assert original.read_bytes() == b"original footage"
     assert _events(db) == []
+
+
+# People's reviews of the child's voice (heard / not_heard) ------------------------------
+
+
+def _clip_for_inc2(db: Path, audio: str = "present") -> int:
+    """A clip at INC-2 with 10 s of speech, 8 s of it an unattributed voice from 20 s."""
+    engine = make_engine(db.parent)
+    with session_scope(engine) as session:
+        clip_id = add_clip(session, serial="CAM1", start="2024-07-02T09:10:05", seconds=600,
+                           audio=audio, speech=10.0, adult_segment=8.0)  # fmt: skip
+    relink(engine)
+    return clip_id
+
+
+def _record(db: Path, ref: str, fmt: str = "json") -> Result:
+    result = bwv(db, "child-record", ref, "--reason", "Referral", "--format", fmt)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_a_heard_review_adds_the_words_in_its_span_and_who_heard_them(db: Path) -> None:
+    clip_id = _clip_for_inc2(db)
+    assert json.loads(_record(db, "INC-2").stdout)["no_child_speech"]["kind"] == "not detected"
+    reviewed = bwv(db, "review", str(clip_id), "heard", "--start", "21", "--end", "24",
+                   "--reason", "a girl answers at 21 s")  # fmt: skip
+    assert reviewed.exit_code == 0, reviewed.output
+    data = json.loads(_record(db, "INC-2").stdout)
+    assert data["child_speech"] is True and data["no_child_speech"] is None
+    assert data["verdict"]["verdict"] == "compliant"
+    [clip] = data["clips"]
+    [segment] = clip["child_segments"]
+    assert (segment["start_s"], segment["source"], segment["probability"]) == (20.0, "review", 0.2)
+    [review] = data["reviews"]
+    assert review["code"] == "REVIEWED_CHILD_VOICE_HEARD" and review["clip_id"] == clip_id
+    assert (review["decision"], review["start_s"], review["end_s"]) == ("heard", 21.0, 24.0)
+    assert (review["actor"], review["reason"]) == ("DS Khan", "a girl answers at 21 s")
+    assert review["decided_at"].endswith("Z") and clip["review"]["decision"] == "heard"
+    text = _record(db, "INC-2", "md").stdout
+    assert "A person heard the child: clip" in text and "(heard by a person)" in text
+    assert "REVIEWED\\_CHILD\\_VOICE\\_HEARD" in text and "a girl answers at 21 s" in text
+
+
+def test_a_heard_review_settles_capture_without_words_or_sound(db: Path) -> None:
+    clip_id = _clip_for_inc2(db, audio="silent")
+    assert json.loads(_record(db, "INC-2").stdout)["no_child_speech"]["kind"] == "no audio"
+    bwv(db, "review", str(clip_id), "heard", "--start", "100", "--end", "110", "--reason", "lip")
+    data = json.loads(_record(db, "INC-2").stdout)
+    assert data["child_speech"] is True and data["no_child_speech"] is None
+    assert data["clips"][0]["child_segments"] == []  # nothing transcribed in that span
+    page = _record(db, "INC-2", "html").stdout
+    assert "A person heard the child: clip" in page and "DS Khan" in page
+
+
+def test_a_not_heard_review_removes_the_classifiers_child_speech(db: Path) -> None:
+    before = json.loads(_record(db, "INC-1").stdout)
+    assert before["child_speech"] is True
+    clip_id = before["clips"][0]["clip_id"]
+    reviewed = bwv(db, "review", str(clip_id), "not_heard", "--reason", "adult voices only")
+    assert reviewed.exit_code == 0, reviewed.output
+    data = json.loads(_record(db, "INC-1").stdout)
+    assert data["child_speech"] is False and data["clips"][0]["child_segments"] == []
+    assert data["no_child_speech"]["kind"] == "not heard"
+    assert data["verdict"]["verdict"] == "needs_review"  # as the verdicts count it: 0 s
+    [review] = data["reviews"]
+    assert (review["code"], review["actor"], review["reason"]) == (
+        "REVIEWED_NO_CHILD_VOICE", "DS Khan", "adult voices only",
+    )  # fmt: skip
+    html = _record(db, "INC-1", "html").stdout
+    assert "REVIEWED_NO_CHILD_VOICE" in html and "No child speech (not heard)" in html
+    assert "alert" not in html  # the classifier's segment is no longer the child's
+
+
+def test_a_not_heard_review_of_one_clip_leaves_the_others(db: Path) -> None:
+    clip_id = _clip_for_inc2(db)
+    engine = make_engine(db.parent)
+    with session_scope(engine) as session:
+        add_clip(session, serial="CAM1", start="2024-07-02T09:20:05", seconds=60, speech=5.0,
+                 adult_segment=3.0)  # fmt: skip
+    relink(engine)
+    bwv(db, "review", str(clip_id), "not_heard", "--reason", "adults")
+    data = json.loads(_record(db, "INC-2").stdout)
+    assert data["no_child_speech"]["kind"] == "not detected"  # one clip nobody listened to

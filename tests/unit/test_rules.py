@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from bwv.core.child_speech import child_seconds, decision_probability, is_child
+from bwv.core.child_speech import child_seconds, decision_probability, is_child, speaker_label
 from bwv.core.csvsafe import write_csv
 from bwv.core.timeutil import as_utc, iso_z, parse_time
 from compliance.facts import (
@@ -106,6 +106,10 @@ def test_child_speech_is_judged_on_the_speaker_and_counts_speech_inside() -> Non
     assert [is_child(s, 0.65) for s in (grouped, alone, unscored)] == [True, True, False]
     assert child_seconds([grouped, alone, unscored], 0.65) == 5.0
     assert child_seconds([grouped, alone], 0.8) == 3.0
+
+
+def test_speaker_groups_are_numbered_from_s1() -> None:
+    assert [speaker_label(g) for g in (0, 1, 9, None)] == ["S1", "S2", "S10", "-"]
 
 
 def test_naive_times_are_local_and_offsets_are_honoured() -> None:

@@ -3,28 +3,17 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest import needs
-from web_helpers import PASSWORD, ROLES, Site, build_site
+from web_helpers import PASSWORD, ROLES, Site, build_site, serving
 
 from bwv.core.db import database_url, get_engine
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
@@ -36,39 +25,8 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Site]]:
         needs(False, "the playwright package (pip install -e '.[dev]')")
     db = tmp_path / "bwv.db"
     site = build_site(get_engine(database_url(str(db))), tmp_path)
-    port = _free_port()
-    command = [
-        sys.executable,
-        "-c",
-        "from bwv.cli import run; run()",
-        "--db",
-        str(db),
-        "serve",
-        "--port",
-        str(port),
-    ]
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    server = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
-    try:
-        _wait_for(port, server)
-        yield f"http://127.0.0.1:{port}", site
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-
-
-def _wait_for(port: int, server: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise AssertionError(
-                f"bwv serve ended: {server.stderr.read() if server.stderr else ''}"
-            )
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise AssertionError("bwv serve did not start listening within 30 s")
+    with serving(db) as base:
+        yield base, site
 
 
 @pytest.fixture
@@ -160,3 +118,28 @@ def test_a_post_without_csrf_and_a_disabled_user_are_refused(
     admin.click("form[action='/admin/users/trainer/disable'] button")  # type: ignore[attr-defined]
     gone = _login(browser, base, "trainer")
     assert gone.url.endswith("/login")  # type: ignore[attr-defined]
+
+
+def test_child_record_panel_download_and_consistency_charts(
+    served: tuple[str, Site], browser: object
+) -> None:
+    base, _site = served
+    page = _login(browser, base, "evidence_officer")
+    page.goto(f"{base}/incidents/INC-1")  # type: ignore[attr-defined]
+    panel = page.inner_text("#child-record")  # type: ignore[attr-defined]
+    assert "OFFICIAL-SENSITIVE" in panel and "What the child said" in panel
+    page.click("#record-download")  # type: ignore[attr-defined]
+    assert page.url.endswith("/incidents/INC-1")  # type: ignore[attr-defined]  # reason required
+    page.select_option("#record-format", "html")  # type: ignore[attr-defined]
+    page.fill("#record-reason", "Strategy meeting")  # type: ignore[attr-defined]
+    with page.expect_download() as waiting:  # type: ignore[attr-defined]
+        page.click("#record-download")  # type: ignore[attr-defined]
+    download = waiting.value
+    assert download.suggested_filename == "child-record-INC-1.html"
+    saved = Path(download.path()).read_text(encoding="utf-8")
+    assert "Reason for disclosure: Strategy meeting" in saved and "evidence_officer" in saved
+    page.goto(f"{base}/incidents")  # type: ignore[attr-defined]
+    page.select_option("#by", "team")  # type: ignore[attr-defined]
+    page.click("#by-form button")  # type: ignore[attr-defined]
+    assert page.locator("#consistency svg").count() == 2  # type: ignore[attr-defined]
+    assert "Force-wide" in page.inner_text("#consistency")  # type: ignore[attr-defined]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import select
-from web_helpers import PASSWORD, ROLES, Site, build_site, csrf_of
+from web_helpers import PASSWORD, ROLES, Site, build_site, client_for, csrf_of
 
 from bwv.core.db import session_scope
 from bwv.core.models import AuditEvent
@@ -16,31 +16,11 @@ from bwv.services.users import MAX_FAILURES, disable_user
 
 pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
-from fastapi.testclient import TestClient
-
-from bwv.web.app import create_app
 
 
 @pytest.fixture
 def site(engine: Engine, tmp_path: Path) -> Site:
     return build_site(engine, tmp_path, notes="<script>alert(1)</script>")
-
-
-def client_for(site: Site, role: str | None) -> tuple[TestClient, str]:
-    client = TestClient(create_app(site.engine), follow_redirects=False)
-    if role is None:
-        return client, ""
-    answer = client.post("/login", data={"name": role, "password": PASSWORD})
-    assert answer.status_code == 303, answer.text
-    return client, csrf_of(
-        client.get(
-            "/examples"
-            if role == "trainer"
-            else "/admin/users"
-            if role == "admin"
-            else "/incidents"
-        ).text
-    )
 
 
 def routes(site: Site) -> list[tuple[str, str, dict[str, str]]]:
@@ -67,6 +47,7 @@ def routes(site: Site) -> list[tuple[str, str, dict[str, str]]]:
         ),
         ("POST", f"/examples/{p}/approve", {}),
         ("POST", "/admin/users", {"name": "new", "role": "trainer", "password": PASSWORD}),
+        ("POST", "/incidents/INC-1/child-record", {"format": "json", "reason": "referral"}),
     ]
 
 
@@ -90,6 +71,7 @@ EXPECTED = {
         403,
         403,
         403,
+        200,
     ],
     "inspector": [
         200,
@@ -109,6 +91,7 @@ EXPECTED = {
         303,
         303,
         403,
+        200,
     ],
     "trainer": [
         403,
@@ -126,6 +109,7 @@ EXPECTED = {
         403,
         403,
         303,
+        403,
         403,
         403,
     ],
@@ -147,6 +131,7 @@ EXPECTED = {
         403,
         403,
         303,
+        403,
     ],
 }
 

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from compliance_helpers import add_clip, relink, standard_incident
 from sqlalchemy import Engine
@@ -75,7 +83,61 @@ def build_site(engine: Engine, folder: Path, notes: str = "") -> Site:
     return Site(engine, clip_id, media, ids[0], ids[1])
 
 
+def client_for(site: Site, role: str | None) -> tuple[Any, str]:
+    """A TestClient over the app, signed in as `role`, and its CSRF token."""
+    from fastapi.testclient import TestClient
+
+    from bwv.web.app import create_app
+
+    client = TestClient(create_app(site.engine), follow_redirects=False)
+    if role is None:
+        return client, ""
+    answer = client.post("/login", data={"name": role, "password": PASSWORD})
+    assert answer.status_code == 303, answer.text
+    return client, csrf_of(
+        client.get(
+            "/examples"
+            if role == "trainer"
+            else "/admin/users"
+            if role == "admin"
+            else "/incidents"
+        ).text
+    )
+
+
 def csrf_of(html: str) -> str:
     found = re.search(r'name="csrf_token" value="([^"]+)"', html)
     assert found, "no CSRF token on the page"
     return found.group(1)
+
+
+@contextmanager
+def serving(db: Path, *options: str) -> Iterator[str]:
+    """A real `bwv serve` process over `db` on a free port of 127.0.0.1; its base URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    command = [sys.executable, "-c", "from bwv.cli import run; run()", "--db", str(db),
+               "serve", "--port", str(port), *options]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    server = subprocess.Popen(command, env=env, cwd=ROOT, stderr=subprocess.PIPE)
+    try:
+        _wait_for(port, server)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _wait_for(port: int, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise AssertionError(
+                f"bwv serve ended: {server.stderr.read() if server.stderr else ''}"
+            )
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise AssertionError("bwv serve did not start listening within 60 s")
