@@ -11,7 +11,6 @@ from click.testing import CliRunner
 from sqlalchemy import Engine
 
 from bwv.cli import main
-from bwv.core.db import database_url, get_engine
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "sample_media"
@@ -51,7 +50,9 @@ def _hermetic_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def engine(tmp_path: Path) -> Engine:
     """A fresh, migrated SQLite catalogue in the test's own folder."""
-    return get_engine(database_url(str(tmp_path / "bwv.db")))
+    from compliance_helpers import make_engine
+
+    return make_engine(tmp_path)
 
 
 @pytest.fixture(scope="session")

@@ -6,19 +6,21 @@ import os
 import re
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from compliance_helpers import add_clip, relink, standard_incident
 from sqlalchemy import Engine
 
-from bwv.core.db import session_scope
+from bwv.core.db import database_url, get_engine, session_scope
 from bwv.core.models import Clip, Example, TranscriptSegment, utc_now
 from bwv.services.users import add_user
 
@@ -37,7 +39,32 @@ class Site:
     pending: int  # one not yet approved
 
 
+# One site built per distinct `notes` in a test session, then copied into each test's own
+# catalogue: users' argon2 hashes and the rows cost about a second a site to make.
+_TEMPLATES: dict[str, Site] = {}
+
+
 def build_site(engine: Engine, folder: Path, notes: str = "") -> Site:
+    """The site in `engine`'s (new, empty) catalogue; its media file is shared read-only."""
+    template = _TEMPLATES.get(notes)
+    if template is None:
+        made = Path(tempfile.mkdtemp(prefix="bwv-web-site-"))
+        template = _TEMPLATES[notes] = _make_site(
+            get_engine(database_url(str(made / "bwv.db"))), made, notes
+        )
+    _copy_catalogue(template.engine, engine)
+    return replace(template, engine=engine)
+
+
+def _copy_catalogue(source: Engine, target: Engine) -> None:
+    source_path, target_path = source.url.database, target.url.database
+    assert source_path and target_path, "web test sites are SQLite files"
+    target.dispose()
+    with sqlite3.connect(source_path) as reading, sqlite3.connect(target_path) as writing:
+        reading.backup(writing)
+
+
+def _make_site(engine: Engine, folder: Path, notes: str) -> Site:
     media = folder / SAMPLE.name
     shutil.copyfile(SAMPLE, media)
     media.chmod(0o444)
