@@ -38,9 +38,19 @@ def attach_candidates(session: Session, verdicts: Iterable[IncidentVerdict]) -> 
     best = _best_segments(session, clip_ids)
     for verdict, reason in reasons:
         starts = {link.clip.clip_id: link.clip.started_at for link in verdict.evidence.links}
-        found = [row for i in reason.evidence["clip_ids"] for row in best.get(i, [])]
-        found.sort(key=lambda row: (-row["child_probability"], row["clip_id"], row["start_s"]))
-        reason.evidence["candidates"] = [_timed(row, starts) for row in found[:CANDIDATES]]
+        found = _ranked(best, reason.evidence["clip_ids"])
+        reason.evidence["candidates"] = [_timed(row, starts) for row in found]
+
+
+def likeliest_segments(session: Session, clip_ids: list[int]) -> list[dict[str, Any]]:
+    """The clips' `CANDIDATES` segments likeliest to be a child's, likeliest first."""
+    return _ranked(_best_segments(session, clip_ids), clip_ids)
+
+
+def _ranked(best: dict[int, list[dict[str, Any]]], clip_ids: list[int]) -> list[dict[str, Any]]:
+    found = [row for i in clip_ids for row in best.get(i, [])]
+    found.sort(key=lambda row: (-row["child_probability"], row["clip_id"], row["start_s"]))
+    return found[:CANDIDATES]
 
 
 def _best_segments(session: Session, clip_ids: list[int]) -> dict[int, list[dict[str, Any]]]:

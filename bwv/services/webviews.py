@@ -20,7 +20,6 @@ from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
 from bwv.core import audit
-from bwv.core.child_speech import decision_probability
 from bwv.core.db import read_scope, session_scope
 from bwv.core.errors import AccessDenied, BwvError, NotFound
 from bwv.core.models import (
@@ -29,13 +28,13 @@ from bwv.core.models import (
     ClipLink,
     Derivative,
     Example,
-    TranscriptSegment,
     VoiceReview,
     utc_now,
 )
 from bwv.core.timeutil import checked_zone
 from bwv.services.child_record import ChildRecord, record_of
 from bwv.services.compliance import audit_incident_view
+from compliance.candidates import likeliest_segments
 from compliance.consistency import GROUPINGS, ConsistencyView, consistency
 from compliance.facts import OfficerFacts, Period, load_evidence
 from compliance.policy import Policy, load_policy
@@ -248,13 +247,15 @@ def review_queue(engine: Engine, page: int) -> tuple[list[QueueItem], Page]:
 
 
 def _queue_item(session: Session, row: IncidentRow) -> QueueItem:
+    """Opens at the incident's likeliest child segment: the first of the candidates that
+    `CHILD_VOICE_NOT_DETECTED` evidence lists (one rule, `compliance.candidates`)."""
     if not row.clip_ids:
         return QueueItem(row, None, 0.0, None)
-    query = select(TranscriptSegment).where(col(TranscriptSegment.clip_id).in_(row.clip_ids))
-    best = max(session.exec(query).all(), key=lambda s: decision_probability(s) or 0, default=None)
-    if best is None:
+    found = likeliest_segments(session, list(row.clip_ids))
+    if not found:
         return QueueItem(row, row.clip_ids[0], 0.0, None)
-    return QueueItem(row, best.clip_id, best.start_s, decision_probability(best))
+    best = found[0]
+    return QueueItem(row, best["clip_id"], best["start_s"], best["child_probability"])
 
 
 def clip_extras(engine: Engine, clip_id: int) -> dict[str, Any]:
