@@ -244,6 +244,10 @@ def _print_demo(result: Any, summary: str) -> None:
     if result.admin_password:
         click.echo(f"Web app user: admin, password {result.admin_password} (shown only now)")
     click.echo(f"Web app: bwv --db {result.database} serve   (then open http://127.0.0.1:8000/)")
+    click.echo(
+        f"The admin manages users only; to review: bwv --db {result.database} "
+        "user add NAME --role inspector"
+    )
 
 
 COMMANDS: list[click.Command] = [
