@@ -9,7 +9,6 @@ are recomputed in the same transaction; the service that calls this audits the i
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 from collections import defaultdict
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from sqlmodel import Session, SQLModel, col
 
 from bwv.core.errors import BwvError
 from bwv.core.models import Assignment, Attendance, Incident, Officer
+from bwv.core.store import sha256_file
 from bwv.core.timeutil import AmbiguousTimeWarning, checked_zone, iso_z, parse_time
 from compliance.linking import LinkSummary, recompute_links
 from compliance.policy import PRIORITY_PATTERN, load_policy
@@ -460,7 +460,7 @@ def _unknown_officers(spec: Spec, rows: list[Row], *, session: Session) -> list[
 
 def _file_digest(path: Path) -> str | None:
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        return sha256_file(path)
     except OSError:
         return None
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from compliance.facts import (
     AttendanceFacts,
@@ -22,6 +22,7 @@ from compliance.facts import (
     IncidentEvidence,
     IncidentFacts,
     LinkFacts,
+    ReviewFacts,
 )
 from compliance.linking import AssignmentIndex
 from compliance.policy import Policy
@@ -198,20 +199,35 @@ def _clip_time(clip: ClipFacts, offset_s: float | None) -> datetime | None:
 
 def heard_by_reviewer(clips: list[ClipFacts]) -> bool:
     """A person heard the child in one of these clips: that settles capture either way."""
-    return any(clip.review is not None and clip.review.decision == HEARD for clip in clips)
+    return any(reviewed_as(clip, HEARD) for clip in clips)
+
+
+class Reviewed(Protocol):
+    @property
+    def review(self) -> ReviewFacts | None: ...
+
+
+def reviewed_as(clip: Reviewed, decision: str) -> bool:
+    """Whether a person's review of the clip is `decision` (heard or not_heard)."""
+    return clip.review is not None and clip.review.decision == decision
 
 
 def child_seconds(clip: ClipFacts) -> float:
     """The classifier's child seconds, unless a person found no child's voice in the clip."""
-    if clip.review is not None and clip.review.decision == NOT_HEARD:
+    if reviewed_as(clip, NOT_HEARD):
         return 0.0
     return clip.child_speech_seconds
 
 
 def _distinct_clips(links: list[LinkFacts]) -> list[ClipFacts]:
-    seen: dict[int, ClipFacts] = {}
+    return [link.clip for link in distinct_links(links)]
+
+
+def distinct_links(links: list[LinkFacts]) -> list[LinkFacts]:
+    """Each linked clip once (a clip may link through two officers), in link order."""
+    seen: dict[int, LinkFacts] = {}
     for link in links:
-        seen.setdefault(link.clip.clip_id, link.clip)
+        seen.setdefault(link.clip.clip_id, link)
     return list(seen.values())
 
 
@@ -255,7 +271,7 @@ def _child_evidence(
         "min_child_speech_s": policy.min_child_speech_s,
         "child_probability_threshold": policy.child_probability_threshold,
         "reviewed_no_child_voice_clip_ids": [
-            c.clip_id for c in audible if c.review is not None and c.review.decision == NOT_HEARD
+            c.clip_id for c in audible if reviewed_as(c, NOT_HEARD)
         ],
     }
 

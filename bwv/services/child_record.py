@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
@@ -29,7 +28,13 @@ from compliance.facts import LinkFacts, ReviewFacts
 from compliance.policy import Policy, load_policy
 from compliance.render import describe_reason
 from compliance.report import IncidentDetail, judge_incident
-from compliance.verdicts import HEARD, NOT_HEARD, incident_reason
+from compliance.verdicts import (
+    HEARD,
+    NOT_HEARD,
+    distinct_links,
+    incident_reason,
+    reviewed_as,
+)
 
 FORMATS = ("md", "html", "json")
 
@@ -150,7 +155,10 @@ def record_of(
     """The record of an incident already judged (the web's incident page judges it once)."""
     incident_ref = detail.verdict.incident.incident_ref
     threshold = policy.child_probability_threshold
-    clips = [_record_clip(session, link, threshold) for link in _distinct(detail.verdict.evidence)]
+    clips = [
+        _record_clip(session, link, threshold)
+        for link in distinct_links(detail.verdict.evidence.links)
+    ]
     heard = _heard(clips)
     return ChildRecord(
         detail=detail,
@@ -175,13 +183,6 @@ def _heard(clips: list[RecordClip]) -> list[tuple[int, ReviewFacts]]:
         for c in clips
         if c.review is not None and c.status == "ingested" and c.review.decision == HEARD
     ]
-
-
-def _distinct(evidence: Any) -> list[LinkFacts]:
-    seen: dict[int, LinkFacts] = {}
-    for link in evidence.links:
-        seen.setdefault(link.clip.clip_id, link)
-    return list(seen.values())
 
 
 def _record_clip(session: Session, link: LinkFacts, threshold: float) -> RecordClip:
@@ -264,7 +265,7 @@ def _why_none(detail: IncidentDetail, clips: list[RecordClip]) -> tuple[str, str
         kind, sentence = NO_CHILD_SPEECH[reason.code]
         return kind, f"{sentence} {describe_reason(reason)}"
     audible = [c for c in clips if c.status == "ingested" and c.audio_state == "present"]
-    unheard = [c for c in audible if c.review is None or c.review.decision != NOT_HEARD]
+    unheard = [c for c in audible if not reviewed_as(c, NOT_HEARD)]
     if audible and not unheard:
         return NOT_HEARD_BY_A_PERSON
     if any(not c.transcribed for c in unheard):
