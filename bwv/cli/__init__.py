@@ -18,6 +18,7 @@ import click
 
 from bwv.cli import compliance as cli_compliance
 from bwv.cli import custody as cli_custody
+from bwv.cli import redact as cli_redact
 from bwv.cli import voice as cli_voice
 from bwv.cli import web as cli_web
 from bwv.cli.common import (
@@ -221,6 +222,6 @@ def transcript(app: AppContext, clip: str, fmt: str, policy_path: Path | None) -
     )
 
 
-for _module in (cli_compliance, cli_voice, cli_custody, cli_web):
+for _module in (cli_compliance, cli_voice, cli_custody, cli_web, cli_redact):
     for _command in _module.COMMANDS:
         main.add_command(_command)

@@ -278,3 +278,56 @@ class Example(SQLModel, table=True):
     created_at: datetime = _time(default_factory=utc_now)
     approved_by: str | None = None
     approved_at: datetime | None = _time(default=None)
+
+
+class FaceScan(SQLModel, table=True):
+    """The last face detection run over a clip: which model, how, and what the video was."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    clip_id: int = Field(foreign_key="clip.id", index=True, unique=True)
+    model_sha256: str = Field(max_length=64)
+    settings_json: str = Field(default="{}", sa_type=Text)
+    width: int
+    height: int
+    fps: float
+    frames: int
+    actor: str
+    scanned_at: datetime = _time(default_factory=utc_now)
+
+
+class FaceTrack(SQLModel, table=True):
+    """One face followed over time in a clip (T1, T2, ...), with its boxes and a thumbnail.
+
+    `keys_json` holds one enlarged box per frame the track covers, as
+    [frame, seconds, x1, y1, x2, y2]: the boxes a redaction hides, frame by frame.
+    """
+
+    __table_args__ = (UniqueConstraint("clip_id", "label"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    clip_id: int = Field(foreign_key="clip.id", index=True)
+    label: str = Field(max_length=16)
+    start_s: float
+    end_s: float
+    frames: int
+    max_width_px: float
+    score: float
+    thumbnail_sha256: str | None = Field(default=None, max_length=64)
+    thumbnail_path: str | None = None
+    keys_json: str = Field(sa_type=Text)
+
+
+class Redaction(SQLModel, table=True):
+    """A redacted copy of a clip in the store, with its log; never replaced, only added."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    clip_id: int = Field(foreign_key="clip.id", index=True)
+    sha256: str = Field(max_length=64)
+    path: str
+    log_sha256: str = Field(max_length=64)
+    log_path: str
+    tracks: str = ""  # the hidden tracks' labels, separated by ','
+    spans_json: str = Field(default="[]", sa_type=Text)
+    reason: str = Field(sa_type=Text)
+    actor: str
+    created_at: datetime = _time(default_factory=utc_now)

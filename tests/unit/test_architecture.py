@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("bwv", "ingest", "compliance")
+PACKAGES = ("bwv", "ingest", "compliance", "redact")
 
 # Which first-party layers each layer may import (itself always allowed).
 ALLOWED: dict[str, set[str]] = {
@@ -20,9 +20,12 @@ ALLOWED: dict[str, set[str]] = {
     "ingest": {"bwv.core"},
     "compliance": {"bwv.core"},
     "bwv.custody": {"bwv.core"},
-    "bwv.services": {"bwv.core", "bwv.custody", "ingest", "compliance"},
-    "bwv.cli": {"bwv.core", "bwv.custody", "bwv.services", "ingest", "compliance", "bwv.web"},
-    "bwv.web": {"bwv.core", "bwv.services", "bwv.custody", "ingest", "compliance"},
+    "redact": {"bwv.core", "ingest"},  # media work for redacted copies, above ingest
+    "bwv.services": {"bwv.core", "bwv.custody", "ingest", "compliance", "redact"},
+    "bwv.cli": {
+        "bwv.core", "bwv.custody", "bwv.services", "ingest", "compliance", "bwv.web", "redact"
+    },
+    "bwv.web": {"bwv.core", "bwv.services", "bwv.custody", "ingest", "compliance", "redact"},
     "bwv": {"bwv.core"},  # bwv/__init__.py: the version only
 }
 

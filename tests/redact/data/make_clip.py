@@ -5,8 +5,8 @@ Eileen Collins, `astronaut`, and the MIT `camera` man) pasted over the `coffee` 
 which holds no face. The astronaut is the face the tests hide: it moves across the
 frame, grows from about 28 px to 130 px wide, turns partly away (a perspective squeeze
 down to 55 % of its width) and is hidden by a passing pillar for a moment. The camera
-man is the face left visible; he drifts slowly on the right. Speech (espeak-ng) says
-a name and an address that the tests mute.
+man is the face left visible; he drifts slowly on the right. Speech (espeak-ng, two voices) says
+a name and a street that the tests mute.
 
 The truth the tests check against is written beside the clip (faces.json): per frame,
 each face's box and whether the astronaut is visible. Needs, as dev tools only,
@@ -36,8 +36,8 @@ RATE = 48_000
 ASTRONAUT_CROP, ASTRONAUT_FACE = (140, 15, 310, 220), (181, 58, 270, 178)
 CAMERA_CROP, CAMERA_FACE = (175, 80, 285, 235), (202, 119, 258, 197)
 LINES = [
-    (1.0, "en+m3", "Hello. My name is Oliver, and I live at fourteen Elm Road."),
-    (5.6, "en-us+f2", "Thank you. Please wait here with the officer."),
+    (0.8, "en+m3 -p 40", "My name is Daniel Cooper, and I live on Church Street."),
+    (5.4, "en-us+f4 -p 85", "Thank you. Can I wait here with my mum?"),
 ]
 
 
@@ -121,7 +121,8 @@ def speech(tmp: Path) -> Path:
     track = rng.standard_normal(RATE * SECONDS) * 10 ** (-42 / 20)
     for start, voice, text in LINES:
         raw = tmp / "tts.wav"
-        subprocess.run(["espeak-ng", "-v", voice, "-s", "140", "-w", str(raw), text], check=True)
+        subprocess.run(["espeak-ng", "-v", *voice.split(), "-s", "140", "-w", str(raw), text],
+                       check=True)  # fmt: skip
         pcm = subprocess.run(
             [imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-i", str(raw), "-ac", "1",
              "-ar", str(RATE), "-f", "f32le", "-"], capture_output=True, check=True,
