@@ -18,7 +18,7 @@ import numpy as np
 
 from bwv.core.errors import BwvError
 from redact.model import OUTPUTS, load_net
-from redact.tracks import Box, Tracker, TrackSettings, Track
+from redact.tracks import Box, Track, Tracker, TrackSettings
 
 
 class NoVideo(BwvError):
@@ -70,8 +70,9 @@ def scan(
         count, detected = 0, 0
         for count, (t, frame) in enumerate(_frames(container, stream), start=1):
             if (count - 1) % settings.stride == 0:
-                small = frame.to_ndarray(format="rgb24", width=detector.size[0],
-                                         height=detector.size[1])  # fmt: skip
+                small = frame.to_ndarray(
+                    format="rgb24", width=detector.size[0], height=detector.size[1]
+                )
                 faces = detector.faces(small)
                 tracker.update(count - 1, t, faces, _full_size(frame))
                 detected += 1
@@ -134,12 +135,17 @@ class Detector:
         cx = (xs + offset[0, 1, ys, xs] + 0.5) * 4 * self.scale[0]
         cy = (ys + offset[0, 0, ys, xs] + 0.5) * 4 * self.scale[1]
         scores = heat[0, 0, ys, xs].astype(float)
-        rects = [[float(x - bw / 2), float(y - bh / 2), float(bw), float(bh)]
-                 for x, y, bw, bh in zip(cx, cy, w, h, strict=True)]  # fmt: skip
-        keep = cv2.dnn.NMSBoxes(rects, scores.tolist(), self.settings.threshold,
-                                self.settings.nms_iou)  # fmt: skip
+        rects = [
+            [float(x - bw / 2), float(y - bh / 2), float(bw), float(bh)]
+            for x, y, bw, bh in zip(cx, cy, w, h, strict=True)
+        ]
+        keep = cv2.dnn.NMSBoxes(
+            rects, scores.tolist(), self.settings.threshold, self.settings.nms_iou
+        )
         return [
-            ((rects[i][0], rects[i][1], rects[i][0] + rects[i][2], rects[i][1] + rects[i][3]),
-             float(scores[i]))
+            (
+                (rects[i][0], rects[i][1], rects[i][0] + rects[i][2], rects[i][1] + rects[i][3]),
+                float(scores[i]),
+            )
             for i in np.asarray(keep).reshape(-1)
-        ]  # fmt: skip
+        ]

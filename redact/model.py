@@ -62,5 +62,7 @@ def load_net(path: Path) -> Any:
     """The checked model as an OpenCV DNN network (one per process and path)."""
     import cv2
 
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # errors only: the model's shape notes are not the user's concern
+    cv2.utils.logging.setLogLevel(
+        cv2.utils.logging.LOG_LEVEL_ERROR
+    )  # errors only: the model's shape notes are not the user's concern
     return cv2.dnn.readNetFromONNX(str(checked_model(path)))

@@ -55,10 +55,14 @@ class RenderJob:
 
 def settings(job: RenderJob) -> dict[str, Any]:
     """What the redaction log records about how the copy was made."""
-    return {"boxes": "solid" if job.solid else "blur", "blur": "boxblur, radius 1/10 of the "
-            "shorter side, 2 passes", "audio": f"bleep {BLEEP_HZ} Hz" if job.bleep else "silence",
-            "video_codec": f"libx264 crf {job.crf} preset {job.preset}", "audio_codec": "aac",
-            "metadata": "not copied"}  # fmt: skip
+    return {
+        "boxes": "solid" if job.solid else "blur",
+        "blur": "boxblur, radius 1/10 of the shorter side, 2 passes",
+        "audio": f"bleep {BLEEP_HZ} Hz" if job.bleep else "silence",
+        "video_codec": f"libx264 crf {job.crf} preset {job.preset}",
+        "audio_codec": "aac",
+        "metadata": "not copied",
+    }
 
 
 def slots(tracks: list[HiddenTrack]) -> list[list[HiddenTrack]]:
@@ -82,10 +86,15 @@ def sendcmd_script(packed: list[list[HiddenTrack]], fps: float) -> str:
         for track in slot:
             for _frame, t, x1, y1, x2, y2 in track.keys:
                 x, y, w, h = round(x1), round(y1), round(x2 - x1), round(y2 - y1)
-                lines.append((t - half, f"{name} x {x}, {name} y {y}, {name} w {max(w, 1)}, "
-                              f"{name} h {max(h, 1)}"))  # fmt: skip
-            lines.append((track.keys[-1][1] + half, f"{name} x -16, {name} y -16, "
-                          f"{name} w 1, {name} h 1"))  # fmt: skip
+                lines.append(
+                    (
+                        t - half,
+                        f"{name} x {x}, {name} y {y}, {name} w {max(w, 1)}, {name} h {max(h, 1)}",
+                    )
+                )
+            lines.append(
+                (track.keys[-1][1] + half, f"{name} x -16, {name} y -16, {name} w 1, {name} h 1")
+            )
     lines.sort(key=lambda line: line[0])
     return "".join(f"{max(t, 0.0):.4f} {command};\n" for t, command in lines)
 
@@ -127,8 +136,13 @@ def _hidden(video: Any, job: RenderJob, commands: Path, shorter: int) -> Any:
         return _boxes(video.filter("sendcmd", f=str(commands)), len(packed), "black")
     radius = max(4, shorter // 10)
     split = video.split()
-    blurred = split[1].filter("boxblur", luma_radius=radius, luma_power=2,
-                              chroma_radius=max(2, radius // 2), chroma_power=2)  # fmt: skip
+    blurred = split[1].filter(
+        "boxblur",
+        luma_radius=radius,
+        luma_power=2,
+        chroma_radius=max(2, radius // 2),
+        chroma_power=2,
+    )
     mask = split[2].filter("format", "gray").filter("lut", c0=0)
     mask = _boxes(mask.filter("sendcmd", f=str(commands)), len(packed), "white")
     mask = mask.filter("lut", c0="if(gt(val,127),255,0)")
@@ -139,24 +153,27 @@ def _hidden(video: Any, job: RenderJob, commands: Path, shorter: int) -> Any:
 
 def _boxes(stream: Any, count: int, color: str) -> Any:
     for number in range(count):
-        stream = stream.filter(f"drawbox@hide{number}", x=-16, y=-16, w=1, h=1, color=color,
-                               t="fill")  # fmt: skip
+        stream = stream.filter(
+            f"drawbox@hide{number}", x=-16, y=-16, w=1, h=1, color=color, t="fill"
+        )
     return stream
 
 
 Progress = Callable[[float], None]
 
 
-def run(job: RenderJob, fps: float, size: tuple[int, int], work: Path,
-        progress: Progress | None = None) -> None:  # fmt: skip
+def run(
+    job: RenderJob, fps: float, size: tuple[int, int], work: Path, progress: Progress | None = None
+) -> None:
     """Renders `job` with the imageio-ffmpeg binary, reporting the fraction done."""
     import imageio_ffmpeg
 
     commands = work / "boxes.cmd"
     commands.write_text(sendcmd_script(slots(job.tracks), fps), encoding="utf-8")
     node = graph(job, commands, fps, size[1], size[0])
-    args = node.global_args("-nostdin", "-hide_banner", "-loglevel", "error", "-nostats",
-                            "-progress", "pipe:1").compile(cmd=imageio_ffmpeg.get_ffmpeg_exe())  # fmt: skip
+    args = node.global_args(
+        "-nostdin", "-hide_banner", "-loglevel", "error", "-nostats", "-progress", "pipe:1"
+    ).compile(cmd=imageio_ffmpeg.get_ffmpeg_exe())
     _execute(args, job.duration_s, progress)
 
 

@@ -176,8 +176,12 @@ def _raw(key: Key, factor: float) -> Box:
 
 
 def clip_box(box: Box, width: int, height: int) -> Box:
-    return (max(0.0, box[0]), max(0.0, box[1]), min(float(width), box[2]),
-            min(float(height), box[3]))  # fmt: skip
+    return (
+        max(0.0, box[0]),
+        max(0.0, box[1]),
+        min(float(width), box[2]),
+        min(float(height), box[3]),
+    )
 
 
 def _between(a: Key, b: Key, fps: float) -> list[Key]:
@@ -203,7 +207,7 @@ def thumbnail(rgb: Any, box: Box, size: int) -> bytes:
     """A JPEG of the face box, `size` px on its longer side."""
     import cv2
 
-    x1, y1, x2, y2 = (int(round(v)) for v in box)
+    x1, y1, x2, y2 = (round(v) for v in box)
     crop = np.ascontiguousarray(rgb[y1:y2, x1:x2, ::-1])
     if crop.size == 0:
         return b""

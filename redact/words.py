@@ -50,9 +50,13 @@ def word_times(
     for start, end in stretches:
         piece = audio[int(start * RATE) : int(end * RATE)]
         segments, _info = model.transcribe(
-            piece, language="en", beam_size=1, word_timestamps=True,
-            condition_on_previous_text=False, vad_filter=False,
-        )  # fmt: skip
+            piece,
+            language="en",
+            beam_size=1,
+            word_timestamps=True,
+            condition_on_previous_text=False,
+            vad_filter=False,
+        )
         for segment in segments:
             found += [(start + w.start, start + w.end, w.word) for w in segment.words or []]
     return found

@@ -26,18 +26,35 @@ store_option = click.option(
 def choice_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """The redaction choices, shared by `plan` (to check them) and `render`."""
     options = [
-        click.option("--faces", default="none", show_default=True,
-                     help="Face tracks to hide: all, none, or labels such as T1,T4."),
-        click.option("--mute-speaker", "mute_speakers", multiple=True, metavar="S2",
-                     help="Silence a speaker group (repeatable, or S1,S3)."),
-        click.option("--mute-words", metavar="'Jayden,14 Elm Road'",
-                     help="Silence these words or phrases wherever said (comma-separated)."),
-        click.option("--mute", "mute_spans", multiple=True, metavar="FROM-TO",
-                     help="Silence a span in seconds, e.g. 12.5-14 (repeatable)."),
+        click.option(
+            "--faces",
+            default="none",
+            show_default=True,
+            help="Face tracks to hide: all, none, or labels such as T1,T4.",
+        ),
+        click.option(
+            "--mute-speaker",
+            "mute_speakers",
+            multiple=True,
+            metavar="S2",
+            help="Silence a speaker group (repeatable, or S1,S3).",
+        ),
+        click.option(
+            "--mute-words",
+            metavar="'Jayden,14 Elm Road'",
+            help="Silence these words or phrases wherever said (comma-separated).",
+        ),
+        click.option(
+            "--mute",
+            "mute_spans",
+            multiple=True,
+            metavar="FROM-TO",
+            help="Silence a span in seconds, e.g. 12.5-14 (repeatable).",
+        ),
         click.option("--bleep", is_flag=True, help="A 1 kHz tone instead of silence."),
         click.option("--solid", is_flag=True, help="Black boxes instead of blur."),
         click.option("--reason", default="", help="Why (required to render; audited)."),
-    ]  # fmt: skip
+    ]
     for option in reversed(options):
         func = option(func)
     return func
@@ -72,13 +89,16 @@ def detect(app: AppContext, clip: str, store: Path | None, as_json: bool) -> Non
     """Find the faces in CLIP and group them into tracks (T1, T2, ...) with thumbnails."""
     from bwv.services.redaction import detect_faces
 
-    result = detect_faces(clip, engine=app.engine, actor=app.actor, store=store,
-                          progress=_progress())  # fmt: skip
+    result = detect_faces(
+        clip, engine=app.engine, actor=app.actor, store=store, progress=_progress()
+    )
     if as_json:
         emit_json(result.to_dict())
         return
-    click.echo(f"clip {result.clip_id} {result.file_name}: {len(result.tracks)} face tracks "
-               f"in {result.frames} frames ({result.seconds:.1f} s)")  # fmt: skip
+    click.echo(
+        f"clip {result.clip_id} {result.file_name}: {len(result.tracks)} face tracks "
+        f"in {result.frames} frames ({result.seconds:.1f} s)"
+    )
     _print_tracks(result.tracks)
 
 
@@ -103,8 +123,10 @@ def plan(app: AppContext, clip: str, store: Path | None, as_json: bool, **option
         click.echo("no face scan yet: run `bwv redact detect CLIP`")
     _print_tracks(view.tracks)
     for speaker in view.speakers:
-        click.echo(f"{speaker.label:<4} {speaker.segments:>3} segments {speaker.seconds:7.1f} s"
-                   f"  {speaker.first_words!r}")  # fmt: skip
+        click.echo(
+            f"{speaker.label:<4} {speaker.segments:>3} segments {speaker.seconds:7.1f} s"
+            f"  {speaker.first_words!r}"
+        )
     click.echo(f"hide faces: {', '.join(view.hidden) or 'none'}")
     _print_spans(view.spans)
 
@@ -112,20 +134,34 @@ def plan(app: AppContext, clip: str, store: Path | None, as_json: bool, **option
 @redact.command()
 @click.argument("clip")
 @choice_options
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the copy to FILE (never over an existing file).")  # fmt: skip
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the copy to FILE (never over an existing file).",
+)
 @store_option
 @json_option
 @pass_app
 def render(
-    app: AppContext, clip: str, out: Path | None, store: Path | None, as_json: bool,
+    app: AppContext,
+    clip: str,
+    out: Path | None,
+    store: Path | None,
+    as_json: bool,
     **options: Any,
-) -> None:  # fmt: skip
+) -> None:
     """Render a redacted copy of CLIP into the store, with its log, and audit it."""
     from bwv.services.redaction import render_redaction
 
-    result = render_redaction(clip, _choices(options), engine=app.engine, actor=app.actor,
-                              out=out, store=store, progress=_progress())  # fmt: skip
+    result = render_redaction(
+        clip,
+        _choices(options),
+        engine=app.engine,
+        actor=app.actor,
+        out=out,
+        store=store,
+        progress=_progress(),
+    )
     if as_json:
         emit_json(result.to_dict())
         return
@@ -139,8 +175,10 @@ def render(
 
 def _print_tracks(tracks: list[Any]) -> None:
     for t in tracks:
-        click.echo(f"{t.label:<4} {t.start_s:8.2f}-{t.end_s:<8.2f} s  {t.frames:>6} frames  "
-                   f"up to {t.max_width_px:.0f} px  score {t.score:.2f}")  # fmt: skip
+        click.echo(
+            f"{t.label:<4} {t.start_s:8.2f}-{t.end_s:<8.2f} s  {t.frames:>6} frames  "
+            f"up to {t.max_width_px:.0f} px  score {t.score:.2f}"
+        )
 
 
 def _print_spans(spans: list[Any]) -> None:

@@ -150,18 +150,33 @@ def detect_faces(
     model = checked_model()
     started = time.perf_counter()
     found = scan(source.path, model, progress=lambda f: progress("detect", f))
-    thumbs = [_store_bytes(t.thumbnail, ".jpg", store_dir) if t.thumbnail else None
-              for t in found.tracks]  # fmt: skip
+    thumbs = [
+        _store_bytes(t.thumbnail, ".jpg", store_dir) if t.thumbnail else None for t in found.tracks
+    ]
     settings = {**asdict(DetectSettings()), **asdict(TrackSettings())}
     with session_scope(engine) as session:
         _replace_scan(session, source, found, thumbs, settings, actor)
-        audit.record(session, actor=actor, action="face_detect",
-                     object_ids=[f"clip:{source.clip_id}"],
-                     details={"tracks": len(found.tracks), "model_sha256": _model_sha(),
-                              "settings": settings})  # fmt: skip
+        audit.record(
+            session,
+            actor=actor,
+            action="face_detect",
+            object_ids=[f"clip:{source.clip_id}"],
+            details={
+                "tracks": len(found.tracks),
+                "model_sha256": _model_sha(),
+                "settings": settings,
+            },
+        )
     views = [_view_of(t, thumb) for t, thumb in zip(found.tracks, thumbs, strict=True)]
-    return DetectResult(source.clip_id, source.file_name, found.frames, found.detected_frames,
-                        round(time.perf_counter() - started, 2), _model_sha(), views)  # fmt: skip
+    return DetectResult(
+        source.clip_id,
+        source.file_name,
+        found.frames,
+        found.detected_frames,
+        round(time.perf_counter() - started, 2),
+        _model_sha(),
+        views,
+    )
 
 
 def _model_sha() -> str:
@@ -171,9 +186,15 @@ def _model_sha() -> str:
 
 
 def _view_of(track: Any, thumb: tuple[str, Path] | None) -> TrackView:
-    return TrackView(track.label, round(track.start_s, 3), round(track.end_s, 3),
-                     len(track.keys), round(track.max_width, 1), round(track.best_score, 3),
-                     thumb[0] if thumb else None)  # fmt: skip
+    return TrackView(
+        track.label,
+        round(track.start_s, 3),
+        round(track.end_s, 3),
+        len(track.keys),
+        round(track.max_width, 1),
+        round(track.best_score, 3),
+        thumb[0] if thumb else None,
+    )
 
 
 def _replace_scan(
@@ -185,20 +206,36 @@ def _replace_scan(
     actor: str,
 ) -> None:
     clip_id = source.clip_id
-    session.exec(delete(FaceTrack).where(col(FaceTrack.clip_id) == clip_id))  # type: ignore[call-overload]
-    session.exec(delete(FaceScan).where(col(FaceScan.clip_id) == clip_id))  # type: ignore[call-overload]
-    session.add(FaceScan(clip_id=clip_id, model_sha256=_model_sha(), actor=actor,
-                         settings_json=json.dumps(settings), width=found.width,
-                         height=found.height, fps=found.fps, frames=found.frames))  # fmt: skip
+    session.exec(delete(FaceTrack).where(col(FaceTrack.clip_id) == clip_id))
+    session.exec(delete(FaceScan).where(col(FaceScan.clip_id) == clip_id))
+    session.add(
+        FaceScan(
+            clip_id=clip_id,
+            model_sha256=_model_sha(),
+            actor=actor,
+            settings_json=json.dumps(settings),
+            width=found.width,
+            height=found.height,
+            fps=found.fps,
+            frames=found.frames,
+        )
+    )
     for track, thumb in zip(found.tracks, thumbs, strict=True):
         keys = [[k[0], round(k[1], 4), *(round(v, 1) for v in k[2:])] for k in track.keys]
-        session.add(FaceTrack(
-            clip_id=clip_id, label=track.label, start_s=track.start_s, end_s=track.end_s,
-            frames=len(track.keys), max_width_px=track.max_width, score=track.best_score,
-            thumbnail_sha256=thumb[0] if thumb else None,
-            thumbnail_path=str(thumb[1]) if thumb else None,
-            keys_json=json.dumps(keys, separators=(",", ":")),
-        ))  # fmt: skip
+        session.add(
+            FaceTrack(
+                clip_id=clip_id,
+                label=track.label,
+                start_s=track.start_s,
+                end_s=track.end_s,
+                frames=len(track.keys),
+                max_width_px=track.max_width,
+                score=track.best_score,
+                thumbnail_sha256=thumb[0] if thumb else None,
+                thumbnail_path=str(thumb[1]) if thumb else None,
+                keys_json=json.dumps(keys, separators=(",", ":")),
+            )
+        )
 
 
 # --- the clip's media, verified ----------------------------------------------------------
@@ -217,8 +254,16 @@ def _source(engine: Engine, clip: str, store: Path | None) -> _Source:
     info = probe(path)
     copies = candidates[:-1]
     store_dir = store or (Path(copies[0]).parents[2] if copies else None)
-    return _Source(clip_id, name, digest, path, store_dir,
-                   info.duration_s, info.video_codec is not None, info.has_audio)  # fmt: skip
+    return _Source(
+        clip_id,
+        name,
+        digest,
+        path,
+        store_dir,
+        info.duration_s,
+        info.video_codec is not None,
+        info.has_audio,
+    )
 
 
 def _store_copies(session: Session, clip_id: int) -> list[str]:
@@ -276,9 +321,16 @@ def plan_redaction(
         is_scanned = scanned.first() is not None
         tracks = [_track_view(t) for t in _tracks(session, found.id)]
         segments = _segments(session, found.id)
-        view = PlanView(found.id, found.file_name, found.duration_s,
-                        found.video_codec is not None, found.audio_codec is not None,
-                        is_scanned, tracks, _speakers(segments))  # fmt: skip
+        view = PlanView(
+            found.id,
+            found.file_name,
+            found.duration_s,
+            found.video_codec is not None,
+            found.audio_codec is not None,
+            is_scanned,
+            tracks,
+            _speakers(segments),
+        )
     plan = _resolve(view, choices, segments, lambda: _source(engine, clip, store).path)
     return replace(view, hidden=plan.tracks, spans=plan.spans)
 
@@ -289,9 +341,15 @@ def _tracks(session: Session, clip_id: int) -> list[FaceTrack]:
 
 
 def _track_view(track: FaceTrack) -> TrackView:
-    return TrackView(track.label, round(track.start_s, 3), round(track.end_s, 3), track.frames,
-                     round(track.max_width_px, 1), round(track.score, 3),
-                     track.thumbnail_sha256)  # fmt: skip
+    return TrackView(
+        track.label,
+        round(track.start_s, 3),
+        round(track.end_s, 3),
+        track.frames,
+        round(track.max_width_px, 1),
+        round(track.score, 3),
+        track.thumbnail_sha256,
+    )
 
 
 Segment = tuple[str, float, float, str]  # speaker label, start, end, text
@@ -303,8 +361,9 @@ def _segments(session: Session, clip_id: int) -> list[Segment]:
         .where(col(TranscriptSegment.clip_id) == clip_id)
         .order_by(col(TranscriptSegment.start_s))
     )
-    return [(speaker_label(s.speaker), s.start_s, s.end_s, s.text)
-            for s in session.exec(query).all()]  # fmt: skip
+    return [
+        (speaker_label(s.speaker), s.start_s, s.end_s, s.text) for s in session.exec(query).all()
+    ]
 
 
 def _speakers(segments: list[Segment]) -> list[SpeakerView]:
@@ -312,9 +371,15 @@ def _speakers(segments: list[Segment]) -> list[SpeakerView]:
     for segment in segments:
         if segment[0] != "-":
             groups.setdefault(segment[0], []).append(segment)
-    return [SpeakerView(label, len(group), round(sum(e - s for _l, s, e, _t in group), 2),
-                        group[0][3].strip()[:60])
-            for label, group in sorted(groups.items(), key=lambda g: int(g[0][1:]))]  # fmt: skip
+    return [
+        SpeakerView(
+            label,
+            len(group),
+            round(sum(e - s for _l, s, e, _t in group), 2),
+            group[0][3].strip()[:60],
+        )
+        for label, group in sorted(groups.items(), key=lambda g: int(g[0][1:]))
+    ]
 
 
 def _resolve(
@@ -324,8 +389,10 @@ def _resolve(
     from redact.plan import chosen_tracks, merged
 
     if choices.faces.strip().lower() not in ("", "none") and not view.has_video:
-        raise PlanError(f"clip {view.clip_id} has no video stream: only its audio can be "
-                        "redacted (use --faces none)")  # fmt: skip
+        raise PlanError(
+            f"clip {view.clip_id} has no video stream: only its audio can be "
+            "redacted (use --faces none)"
+        )
     if choices.faces.strip().lower() == "all" and not view.scanned:
         raise PlanError(f"clip {view.clip_id} has no face scan: run `bwv redact detect` first")
     hidden = chosen_tracks(choices.faces, [t.label for t in view.tracks])
@@ -347,8 +414,10 @@ def _speaker_spans(choices: Choices, segments: list[Segment]) -> list[Span]:
 def _manual_spans(view: PlanView, choices: Choices) -> list[Span]:
     for start, _end in choices.mute:
         if view.duration_s is not None and start >= view.duration_s:
-            raise PlanError(f"--mute {start:g}-{_end:g}: clip {view.clip_id} is only "
-                            f"{view.duration_s:.1f} s long")  # fmt: skip
+            raise PlanError(
+                f"--mute {start:g}-{_end:g}: clip {view.clip_id} is only "
+                f"{view.duration_s:.1f} s long"
+            )
     return [Span(start, end, "manual") for start, end in choices.mute]
 
 
@@ -361,16 +430,20 @@ def _word_spans(
     if not choices.mute_words:
         return []
     if not segments:
-        raise PlanError(f"clip {view.clip_id} has no transcript, so --mute-words cannot find "
-                        "the words; mute them by time with --mute FROM-TO")  # fmt: skip
+        raise PlanError(
+            f"clip {view.clip_id} has no transcript, so --mute-words cannot find "
+            "the words; mute them by time with --mute FROM-TO"
+        )
     stretches = windows([(s, e, t) for _l, s, e, t in segments], choices.mute_words)
     said = word_times(media(), stretches) if stretches else []
     spans = []
     for phrase in choices.mute_words:
         found = word_spans(phrase, said)
         if not found:
-            raise PlanError(f"{phrase!r} is not said in clip {view.clip_id}'s transcript; "
-                            "nothing was rendered (mute it by time with --mute FROM-TO)")  # fmt: skip
+            raise PlanError(
+                f"{phrase!r} is not said in clip {view.clip_id}'s transcript; "
+                "nothing was rendered (mute it by time with --mute FROM-TO)"
+            )
         spans += [Span(s.start_s - WORD_PAD_S, s.end_s + WORD_PAD_S, s.why) for s in found]
     return spans
 
@@ -393,8 +466,10 @@ def render_redaction(
     _check_out(out)
     view = plan_redaction(clip, choices, engine=engine, store=store)
     if not view.hidden and not view.spans:
-        raise PlanError("nothing to redact: choose faces (--faces) or audio to mute "
-                        "(--mute-speaker, --mute-words, --mute)")  # fmt: skip
+        raise PlanError(
+            "nothing to redact: choose faces (--faces) or audio to mute "
+            "(--mute-speaker, --mute-words, --mute)"
+        )
     source = _source(engine, clip, store)
     store_dir = _needs_store(source)
     started = time.perf_counter()
@@ -404,9 +479,17 @@ def render_redaction(
     if out is not None:
         export_copy(stored[1], out)
     redaction_id = _record(engine, source, view, stored, log_stored, reason, actor)
-    return RenderResult(redaction_id, source.clip_id, stored[0], str(stored[1]),
-                        str(log_stored[1]), str(out) if out else None, view.hidden, view.spans,
-                        round(time.perf_counter() - started, 2))  # fmt: skip
+    return RenderResult(
+        redaction_id,
+        source.clip_id,
+        stored[0],
+        str(stored[1]),
+        str(log_stored[1]),
+        str(out) if out else None,
+        view.hidden,
+        view.spans,
+        round(time.perf_counter() - started, 2),
+    )
 
 
 def _check_out(out: Path | None) -> None:
@@ -419,9 +502,13 @@ def _check_out(out: Path | None) -> None:
 
 
 def _render_and_store(
-    engine: Engine, source: _Source, view: PlanView, choices: Choices,
-    where_why_who: tuple[Path, str, str], progress: Progress,
-) -> tuple[tuple[str, Path], tuple[str, Path]]:  # fmt: skip
+    engine: Engine,
+    source: _Source,
+    view: PlanView,
+    choices: Choices,
+    where_why_who: tuple[Path, str, str],
+    progress: Progress,
+) -> tuple[tuple[str, Path], tuple[str, Path]]:
     from redact.render import HiddenTrack, RenderJob, run, settings
 
     store_dir, reason, actor = where_why_who
@@ -429,9 +516,17 @@ def _render_and_store(
     suffix = ".mp4" if source.has_video else ".m4a"
     with tempfile.TemporaryDirectory(prefix="bwv-redact-") as work:
         target = Path(work) / f"copy{suffix}"
-        job = RenderJob(source.path, target, source.has_video, source.has_audio,
-                        source.duration_s, [HiddenTrack(label, keys) for label, keys in hidden],
-                        [(s.start_s, s.end_s) for s in view.spans], choices.bleep, choices.solid)  # fmt: skip
+        job = RenderJob(
+            source.path,
+            target,
+            source.has_video,
+            source.has_audio,
+            source.duration_s,
+            [HiddenTrack(label, keys) for label, keys in hidden],
+            [(s.start_s, s.end_s) for s in view.spans],
+            choices.bleep,
+            choices.solid,
+        )
         run(job, fps, size, Path(work), lambda f: progress("render", f))
         digest = sha256_file(target)
         stored = (digest, _into_store(target, digest, store_dir))
@@ -461,9 +556,14 @@ def _into_store(target: Path, digest: str, store_dir: Path) -> Path:
 
 
 def _log(
-    source: _Source, view: PlanView, hidden: list[tuple[str, list[Any]]], digest: str,
-    reason: str, actor: str, render_settings: dict[str, Any],
-) -> bytes:  # fmt: skip
+    source: _Source,
+    view: PlanView,
+    hidden: list[tuple[str, list[Any]]],
+    digest: str,
+    reason: str,
+    actor: str,
+    render_settings: dict[str, Any],
+) -> bytes:
     from redact.model import MODEL_FILE, MODEL_SHA256
 
     log = {
@@ -474,9 +574,14 @@ def _log(
         "created_at": utc_now().isoformat(),
         "face_model": {"file": MODEL_FILE, "sha256": MODEL_SHA256},
         "settings": render_settings,
-        "tracks_hidden": [{"label": label, "boxes": [list(k) for k in keys],
-                           "box_fields": ["frame", "t", "x1", "y1", "x2", "y2"]}
-                          for label, keys in hidden],  # fmt: skip
+        "tracks_hidden": [
+            {
+                "label": label,
+                "boxes": [list(k) for k in keys],
+                "box_fields": ["frame", "t", "x1", "y1", "x2", "y2"],
+            }
+            for label, keys in hidden
+        ],
         "spans_muted": [asdict(span) for span in view.spans],
     }
     return json.dumps(log, indent=1, ensure_ascii=False).encode("utf-8")
@@ -500,26 +605,60 @@ def export_copy(stored: Path, out: Path) -> None:
 
 
 def _record(
-    engine: Engine, source: _Source, view: PlanView, stored: tuple[str, Path],
-    log_stored: tuple[str, Path], reason: str, actor: str,
-) -> int:  # fmt: skip
+    engine: Engine,
+    source: _Source,
+    view: PlanView,
+    stored: tuple[str, Path],
+    log_stored: tuple[str, Path],
+    reason: str,
+    actor: str,
+) -> int:
     spans = [asdict(s) for s in view.spans]
     media_type = "video/mp4" if source.has_video else "audio/mp4"
     with session_scope(engine) as session:
-        row = Redaction(clip_id=source.clip_id, sha256=stored[0], path=str(stored[1]),
-                        log_sha256=log_stored[0], log_path=str(log_stored[1]),
-                        tracks=",".join(view.hidden), spans_json=json.dumps(spans),
-                        reason=reason, actor=actor)  # fmt: skip
+        row = Redaction(
+            clip_id=source.clip_id,
+            sha256=stored[0],
+            path=str(stored[1]),
+            log_sha256=log_stored[0],
+            log_path=str(log_stored[1]),
+            tracks=",".join(view.hidden),
+            spans_json=json.dumps(spans),
+            reason=reason,
+            actor=actor,
+        )
         session.add(row)
-        session.add(Derivative(clip_id=source.clip_id, kind="redacted_copy", sha256=stored[0],
-                               media_type=media_type, path=str(stored[1])))  # fmt: skip
-        session.add(Derivative(clip_id=source.clip_id, kind="redaction_log",
-                               sha256=log_stored[0], media_type="application/json",
-                               path=str(log_stored[1])))  # fmt: skip
+        session.add(
+            Derivative(
+                clip_id=source.clip_id,
+                kind="redacted_copy",
+                sha256=stored[0],
+                media_type=media_type,
+                path=str(stored[1]),
+            )
+        )
+        session.add(
+            Derivative(
+                clip_id=source.clip_id,
+                kind="redaction_log",
+                sha256=log_stored[0],
+                media_type="application/json",
+                path=str(log_stored[1]),
+            )
+        )
         session.flush()
         assert row.id is not None
-        audit.record(session, actor=actor, action="redact",
-                     object_ids=[f"clip:{source.clip_id}", f"redaction:{row.id}"],
-                     details={"sha256": stored[0], "log_sha256": log_stored[0],
-                              "tracks": view.hidden, "spans": spans, "reason": reason})  # fmt: skip
+        audit.record(
+            session,
+            actor=actor,
+            action="redact",
+            object_ids=[f"clip:{source.clip_id}", f"redaction:{row.id}"],
+            details={
+                "sha256": stored[0],
+                "log_sha256": log_stored[0],
+                "tracks": view.hidden,
+                "spans": spans,
+                "reason": reason,
+            },
+        )
         return row.id

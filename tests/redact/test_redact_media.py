@@ -27,7 +27,7 @@ from bwv.cli import main
 from bwv.core.db import get_engine
 from bwv.core.models import AuditEvent, Derivative, FaceTrack, Redaction
 from bwv.core.store import sha256_file, temp_files
-from redact.detect import DetectSettings, Detector
+from redact.detect import Detector, DetectSettings
 from redact.model import model_path
 from redact.tracks import iou
 
@@ -59,12 +59,35 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     tracks = _tracks(db)
     child, officer = _track_of(tracks, "child"), _track_of(tracks, "officer")
     original = sha256_file(media / "faces.mp4")
-    rendered = bwv("--db", db, "--actor", "alice", "redact", "render", "1", "--faces",
-                   child.label, "--mute-words", WORDS, "--reason", "training: first contact",
-                   "--out", root / "copy.mp4", "--json")  # fmt: skip
+    rendered = bwv(
+        "--db",
+        db,
+        "--actor",
+        "alice",
+        "redact",
+        "render",
+        "1",
+        "--faces",
+        child.label,
+        "--mute-words",
+        WORDS,
+        "--reason",
+        "training: first contact",
+        "--out",
+        root / "copy.mp4",
+        "--json",
+    )
     assert rendered.exit_code == 0, rendered.output
-    return {"root": root, "db": db, "store": store, "media": media, "child": child,
-            "officer": officer, "original": original, "result": json.loads(rendered.output)}  # fmt: skip
+    return {
+        "root": root,
+        "db": db,
+        "store": store,
+        "media": media,
+        "child": child,
+        "officer": officer,
+        "original": original,
+        "result": json.loads(rendered.output),
+    }
 
 
 def _tracks(db: Path) -> list[FaceTrack]:
@@ -81,16 +104,22 @@ def _track_of(tracks: list[FaceTrack], who: str) -> FaceTrack:
 
     def hits(track: FaceTrack) -> int:
         boxes = _boxes(track)
-        return sum(1 for f in TRUTH["frames"]
-                   if f["frame"] in boxes and iou(boxes[f["frame"]], f[who]) > 0.2)  # fmt: skip
+        return sum(
+            1
+            for f in TRUTH["frames"]
+            if f["frame"] in boxes and iou(boxes[f["frame"]], f[who]) > 0.2
+        )
 
     return max(tracks, key=hits)
 
 
 def _visible(who: str) -> list[dict[str, Any]]:
     """Frames where the face is in view (not behind the pillar) and at least 24 px wide."""
-    return [f for f in TRUTH["frames"]
-            if f[who][2] - f[who][0] >= 24 and (who != "child" or f["child_visible"])]  # fmt: skip
+    return [
+        f
+        for f in TRUTH["frames"]
+        if f[who][2] - f[who][0] >= 24 and (who != "child" or f["child_visible"])
+    ]
 
 
 def _covered(track: FaceTrack, who: str) -> float:
@@ -163,8 +192,9 @@ def _audio(path: Path) -> tuple[np.ndarray, int]:
     with av.open(str(path)) as container:
         stream = container.streams.audio[0]
         rate = stream.codec_context.sample_rate
-        chunks = [f.to_ndarray().reshape(-1, f.samples).mean(axis=0)
-                  for f in container.decode(stream)]  # fmt: skip
+        chunks = [
+            f.to_ndarray().reshape(-1, f.samples).mean(axis=0) for f in container.decode(stream)
+        ]
     return np.concatenate(chunks), rate
 
 
@@ -185,8 +215,9 @@ def _transcript(path: Path) -> str:
 
     from ingest.encoder import load_model
 
-    segments, _ = load_model("tiny.en").transcribe(decode_audio(str(path), 16_000),
-                                                   language="en", beam_size=1)  # fmt: skip
+    segments, _ = load_model("tiny.en").transcribe(
+        decode_audio(str(path), 16_000), language="en", beam_size=1
+    )
     return " ".join(s.text for s in segments).lower()
 
 
@@ -206,10 +237,16 @@ def test_the_original_never_changes_and_the_copy_is_logged_and_audited(world) ->
     log = json.loads(Path(result["log_path"]).read_text())
     assert log["clip"]["sha256"] == world["original"] and log["copy_sha256"] == result["sha256"]
     assert (log["reason"], log["actor"]) == ("training: first contact", "alice")
-    assert log["face_model"]["sha256"] == "09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc"
+    assert (
+        log["face_model"]["sha256"]
+        == "09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc"
+    )
     assert [t["label"] for t in log["tracks_hidden"]] == [world["child"].label]
     assert len(log["tracks_hidden"][0]["boxes"]) == world["child"].frames
-    assert [s["why"] for s in log["spans_muted"]] == ["words: Daniel Cooper", "words: church street"]
+    assert [s["why"] for s in log["spans_muted"]] == [
+        "words: Daniel Cooper",
+        "words: church street",
+    ]
     with Session(get_engine(f"sqlite:///{world['db']}")) as session:
         events = session.exec(select(AuditEvent).where(col(AuditEvent.action) == "redact")).all()
         kinds = session.exec(select(Derivative.kind).where(col(Derivative.clip_id) == 1)).all()
@@ -228,8 +265,19 @@ def _redactions(db: Path) -> int:
 
 def test_unknown_tracks_are_refused_before_anything_renders(world) -> None:  # type: ignore[no-untyped-def]
     before, count = _store_files(world["store"]), _redactions(world["db"])
-    result = bwv("--db", world["db"], "redact", "render", "1", "--faces", "T1,T99",
-                 "--reason", "x", "--out", world["root"] / "never.mp4")  # fmt: skip
+    result = bwv(
+        "--db",
+        world["db"],
+        "redact",
+        "render",
+        "1",
+        "--faces",
+        "T1,T99",
+        "--reason",
+        "x",
+        "--out",
+        world["root"] / "never.mp4",
+    )
     assert result.exit_code == 2
     assert result.output.startswith("Error: unknown face track T99")
     assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
@@ -246,11 +294,35 @@ def test_a_render_needs_a_reason_and_something_to_hide(world) -> None:  # type: 
 
 def test_a_redaction_never_overwrites_an_earlier_copy(world) -> None:  # type: ignore[no-untyped-def]
     before, count = _store_files(world["store"]), _redactions(world["db"])
-    clash = bwv("--db", world["db"], "redact", "render", "1", "--faces", "all", "--reason", "x",
-                "--out", world["root"] / "copy.mp4")  # fmt: skip
+    clash = bwv(
+        "--db",
+        world["db"],
+        "redact",
+        "render",
+        "1",
+        "--faces",
+        "all",
+        "--reason",
+        "x",
+        "--out",
+        world["root"] / "copy.mp4",
+    )
     assert clash.exit_code == 2 and "already exists" in clash.output
-    again = bwv("--db", world["db"], "redact", "render", "1", "--faces", "all", "--bleep",
-                "--mute", "6-7", "--reason", "both faces, bleeped", "--json")  # fmt: skip
+    again = bwv(
+        "--db",
+        world["db"],
+        "redact",
+        "render",
+        "1",
+        "--faces",
+        "all",
+        "--bleep",
+        "--mute",
+        "6-7",
+        "--reason",
+        "both faces, bleeped",
+        "--json",
+    )
     assert again.exit_code == 0, again.output
     after = _store_files(world["store"])
     assert {k: after[k] for k in before} == before  # every earlier file as it was
@@ -269,8 +341,17 @@ def test_mute_words_without_a_transcript_is_one_line(tmp_path: Path) -> None:
     media.mkdir()
     shutil.copy(CLIP, media / "faces.mp4")
     db = tmp_path / "bwv.db"
-    done = bwv("--db", db, "ingest", "--no-transcribe", "--workers", "1", "--store",
-               tmp_path / "store", media)  # fmt: skip
+    done = bwv(
+        "--db",
+        db,
+        "ingest",
+        "--no-transcribe",
+        "--workers",
+        "1",
+        "--store",
+        tmp_path / "store",
+        media,
+    )
     assert done.exit_code == 0, done.output
     result = bwv("--db", db, "redact", "plan", "1", "--mute-words", "Daniel")
     assert result.exit_code == 2
@@ -286,8 +367,20 @@ def test_a_clip_without_video_gets_audio_only_redaction(tmp_path: Path) -> None:
     media = tmp_path / "media"
     media.mkdir()
     audio = media / "faces_audio.mp4"  # an MP4 holding only the sound
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-i", str(CLIP),
-                    "-vn", "-c:a", "copy", str(audio)], check=True)  # fmt: skip
+    subprocess.run(
+        [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-loglevel",
+            "error",
+            "-i",
+            str(CLIP),
+            "-vn",
+            "-c:a",
+            "copy",
+            str(audio),
+        ],
+        check=True,
+    )
     db, store = tmp_path / "bwv.db", tmp_path / "store"
     done = bwv("--db", db, "ingest", "--no-transcribe", "--workers", "1", "--store", store, media)
     assert done.exit_code == 0, done.output
@@ -301,16 +394,35 @@ def test_a_clip_without_video_gets_audio_only_redaction(tmp_path: Path) -> None:
     copy = Path(json.loads(muted.output)["path"])
     assert copy.suffix == ".m4a"
     samples, rate = _audio(copy)
-    assert 20 * np.log10(max(np.abs(samples[int(1.0 * rate) : int(4.5 * rate)]).max(), 1e-12)) <= -60
+    assert (
+        20 * np.log10(max(np.abs(samples[int(1.0 * rate) : int(4.5 * rate)]).max(), 1e-12)) <= -60
+    )
 
 
 def test_an_interrupted_render_leaves_no_file_in_the_store(world) -> None:  # type: ignore[no-untyped-def]
     before, count = _store_files(world["store"]), _redactions(world["db"])
-    command = [sys.executable, "-c", "from bwv.cli import run; run()", "--db", str(world["db"]),
-               "redact", "render", "1", "--faces", "all", "--reason", "to be killed"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-c",
+        "from bwv.cli import run; run()",
+        "--db",
+        str(world["db"]),
+        "redact",
+        "render",
+        "1",
+        "--faces",
+        "all",
+        "--reason",
+        "to be killed",
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    process = subprocess.Popen(command, env=env, start_new_session=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    process = subprocess.Popen(
+        command,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not _ffmpeg_running(process.pid):

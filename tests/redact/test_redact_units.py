@@ -112,10 +112,16 @@ def test_bad_mute_spans_are_refused(text: str) -> None:
 def test_speakers_words_and_spans() -> None:
     segments = [("S1", 0.0, 2.0), ("S2", 2.5, 4.0), ("S1", 5.0, 6.0)]
     assert [(s.start_s, s.end_s) for s in speaker_spans(("s1",), segments)] == [(0, 2), (5, 6)]
-    with pytest.raises(PlanError, match="unknown speaker S3; .*S1, S2"):
+    with pytest.raises(PlanError, match=r"unknown speaker S3; .*S1, S2"):
         speaker_spans(("S3",), segments)
-    words = [(1.0, 1.4, " My"), (1.4, 1.9, " name's"), (2.0, 2.5, " Jayden,"),
-             (2.6, 3.0, " 14"), (3.0, 3.3, " Elm"), (3.3, 3.8, " Road.")]  # fmt: skip
+    words = [
+        (1.0, 1.4, " My"),
+        (1.4, 1.9, " name's"),
+        (2.0, 2.5, " Jayden,"),
+        (2.6, 3.0, " 14"),
+        (3.0, 3.3, " Elm"),
+        (3.3, 3.8, " Road."),
+    ]
     assert word_spans("jayden", words) == [Span(2.0, 2.5, "words: jayden")]
     (span,) = word_spans("14 Elm Road", words)
     assert (span.start_s, span.end_s) == (2.6, 3.8)

@@ -23,7 +23,13 @@ ALLOWED: dict[str, set[str]] = {
     "redact": {"bwv.core", "ingest"},  # media work for redacted copies, above ingest
     "bwv.services": {"bwv.core", "bwv.custody", "ingest", "compliance", "redact"},
     "bwv.cli": {
-        "bwv.core", "bwv.custody", "bwv.services", "ingest", "compliance", "bwv.web", "redact"
+        "bwv.core",
+        "bwv.custody",
+        "bwv.services",
+        "ingest",
+        "compliance",
+        "bwv.web",
+        "redact",
     },
     "bwv.web": {"bwv.core", "bwv.services", "bwv.custody", "ingest", "compliance", "redact"},
     "bwv": {"bwv.core"},  # bwv/__init__.py: the version only

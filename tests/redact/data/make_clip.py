@@ -72,8 +72,12 @@ def paste(frame: np.ndarray, cut, mask, box, centre, face_w: float, squeeze: flo
         np.float32([[box[0], box[1]], [box[2], box[1]], [box[2], box[3]], [box[0], box[3]]])[None],
         matrix,
     )[0]
-    return [float(pts[:, 0].min()), float(pts[:, 1].min()), float(pts[:, 0].max()),
-            float(pts[:, 1].max())]  # fmt: skip
+    return [
+        float(pts[:, 0].min()),
+        float(pts[:, 1].min()),
+        float(pts[:, 0].max()),
+        float(pts[:, 1].max()),
+    ]
 
 
 def astronaut_pose(t: float) -> tuple[tuple[float, float], float, float]:
@@ -110,9 +114,16 @@ def frames(truth: list[dict]):
             frame[:, max(edges[0], 0) : max(edges[1], 0)] = (70, 70, 80)
             overlap = max(0.0, min(edges[1], child[2]) - max(edges[0], child[0]))
             covered = overlap / (child[2] - child[0])
-        truth.append({"frame": n, "t": round(t, 4), "child": [round(v, 1) for v in child],
-                      "child_visible": covered < 0.5, "child_covered": round(covered, 2),
-                      "officer": [round(v, 1) for v in officer]})  # fmt: skip
+        truth.append(
+            {
+                "frame": n,
+                "t": round(t, 4),
+                "child": [round(v, 1) for v in child],
+                "child_visible": covered < 0.5,
+                "child_covered": round(covered, 2),
+                "officer": [round(v, 1) for v in officer],
+            }
+        )
         yield frame
 
 
@@ -121,12 +132,27 @@ def speech(tmp: Path) -> Path:
     track = rng.standard_normal(RATE * SECONDS) * 10 ** (-42 / 20)
     for start, voice, text in LINES:
         raw = tmp / "tts.wav"
-        subprocess.run(["espeak-ng", "-v", *voice.split(), "-s", "140", "-w", str(raw), text],
-                       check=True)  # fmt: skip
+        subprocess.run(
+            ["espeak-ng", "-v", *voice.split(), "-s", "140", "-w", str(raw), text], check=True
+        )
         pcm = subprocess.run(
-            [imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-i", str(raw), "-ac", "1",
-             "-ar", str(RATE), "-f", "f32le", "-"], capture_output=True, check=True,
-        ).stdout  # fmt: skip
+            [
+                imageio_ffmpeg.get_ffmpeg_exe(),
+                "-loglevel",
+                "error",
+                "-i",
+                str(raw),
+                "-ac",
+                "1",
+                "-ar",
+                str(RATE),
+                "-f",
+                "f32le",
+                "-",
+            ],
+            capture_output=True,
+            check=True,
+        ).stdout
         x = np.frombuffer(pcm, np.float32)
         x = x * (0.5 / np.abs(x).max())
         i = int(start * RATE)
@@ -144,12 +170,44 @@ def main() -> None:
     truth: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         wav = speech(Path(tmp))
-        command = [imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-y",
-                   "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{WIDTH}x{HEIGHT}",
-                   "-r", str(FPS), "-i", "-", "-i", str(wav),
-                   "-c:v", "libx264", "-preset", "medium", "-crf", "26", "-threads", "1",
-                   "-pix_fmt", "yuv420p", "-g", "60", "-c:a", "aac", "-b:a", "96k",
-                   "-shortest", "-movflags", "+faststart", str(HERE / "faces.mp4")]  # fmt: skip
+        command = [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "bgr24",
+            "-s",
+            f"{WIDTH}x{HEIGHT}",
+            "-r",
+            str(FPS),
+            "-i",
+            "-",
+            "-i",
+            str(wav),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "medium",
+            "-crf",
+            "26",
+            "-threads",
+            "1",
+            "-pix_fmt",
+            "yuv420p",
+            "-g",
+            "60",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "96k",
+            "-shortest",
+            "-movflags",
+            "+faststart",
+            str(HERE / "faces.mp4"),
+        ]
         with subprocess.Popen(command, stdin=subprocess.PIPE) as encoder:
             assert encoder.stdin is not None
             for frame in frames(truth):
@@ -157,8 +215,11 @@ def main() -> None:
             encoder.stdin.close()
     spoken = [{"start_s": s, "voice": v, "text": x} for s, v, x in LINES]
     (HERE / "faces.json").write_text(
-        json.dumps({"width": WIDTH, "height": HEIGHT, "fps": FPS, "speech": spoken,
-                    "frames": truth}, indent=1) + "\n"  # fmt: skip
+        json.dumps(
+            {"width": WIDTH, "height": HEIGHT, "fps": FPS, "speech": spoken, "frames": truth},
+            indent=1,
+        )
+        + "\n"
     )
 
 
