@@ -614,7 +614,6 @@ def _record(
     actor: str,
 ) -> int:
     spans = [asdict(s) for s in view.spans]
-    media_type = "video/mp4" if source.has_video else "audio/mp4"
     with session_scope(engine) as session:
         row = Redaction(
             clip_id=source.clip_id,
@@ -628,24 +627,7 @@ def _record(
             actor=actor,
         )
         session.add(row)
-        session.add(
-            Derivative(
-                clip_id=source.clip_id,
-                kind="redacted_copy",
-                sha256=stored[0],
-                media_type=media_type,
-                path=str(stored[1]),
-            )
-        )
-        session.add(
-            Derivative(
-                clip_id=source.clip_id,
-                kind="redaction_log",
-                sha256=log_stored[0],
-                media_type="application/json",
-                path=str(log_stored[1]),
-            )
-        )
+        session.add_all(_derivatives(source, stored, log_stored))
         session.flush()
         assert row.id is not None
         audit.record(
@@ -662,3 +644,16 @@ def _record(
             },
         )
         return row.id
+
+
+def _derivatives(
+    source: _Source, stored: tuple[str, Path], log_stored: tuple[str, Path]
+) -> list[Derivative]:
+    """The copy and its log as derivatives of the original, like its thumbnail and store copy."""
+    media_type = "video/mp4" if source.has_video else "audio/mp4"
+    return [
+        Derivative(clip_id=source.clip_id, kind="redacted_copy", sha256=stored[0],
+                   media_type=media_type, path=str(stored[1])),
+        Derivative(clip_id=source.clip_id, kind="redaction_log", sha256=log_stored[0],
+                   media_type="application/json", path=str(log_stored[1])),
+    ]  # fmt: skip
