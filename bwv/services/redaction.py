@@ -143,7 +143,7 @@ def detect_faces(
     from redact.model import checked_model
     from redact.tracks import TrackSettings
 
-    source = _source(engine, clip, store)
+    source = media_source(engine, clip, store)
     if not source.has_video:
         raise NoVideo(f"clip {source.clip_id} has no video stream: there are no faces to find")
     store_dir = _needs_store(source)
@@ -241,7 +241,7 @@ def _replace_scan(
 # --- the clip's media, verified ----------------------------------------------------------
 
 
-def _source(engine: Engine, clip: str, store: Path | None) -> _Source:
+def media_source(engine: Engine, clip: str, store: Path | None) -> _Source:
     """The clip's media: the store copy, else the original, whichever hashes right."""
     from ingest.probe import probe
 
@@ -319,8 +319,8 @@ def plan_redaction(
         assert found.id is not None
         scanned = session.exec(select(FaceScan.id).where(col(FaceScan.clip_id) == found.id))
         is_scanned = scanned.first() is not None
-        tracks = [_track_view(t) for t in _tracks(session, found.id)]
-        segments = _segments(session, found.id)
+        tracks = [_track_view(t) for t in face_tracks(session, found.id)]
+        segments = clip_segments(session, found.id)
         view = PlanView(
             found.id,
             found.file_name,
@@ -331,11 +331,11 @@ def plan_redaction(
             tracks,
             _speakers(segments),
         )
-    plan = _resolve(view, choices, segments, lambda: _source(engine, clip, store).path)
+    plan = _resolve(view, choices, segments, lambda: media_source(engine, clip, store).path)
     return replace(view, hidden=plan.tracks, spans=plan.spans)
 
 
-def _tracks(session: Session, clip_id: int) -> list[FaceTrack]:
+def face_tracks(session: Session, clip_id: int) -> list[FaceTrack]:
     query = select(FaceTrack).where(col(FaceTrack.clip_id) == clip_id)
     return sorted(session.exec(query).all(), key=lambda t: int(t.label[1:]))
 
@@ -355,7 +355,7 @@ def _track_view(track: FaceTrack) -> TrackView:
 Segment = tuple[str, float, float, str]  # speaker label, start, end, text
 
 
-def _segments(session: Session, clip_id: int) -> list[Segment]:
+def clip_segments(session: Session, clip_id: int) -> list[Segment]:
     query = (
         select(TranscriptSegment)
         .where(col(TranscriptSegment.clip_id) == clip_id)
@@ -470,7 +470,7 @@ def render_redaction(
             "nothing to redact: choose faces (--faces) or audio to mute "
             "(--mute-speaker, --mute-words, --mute)"
         )
-    source = _source(engine, clip, store)
+    source = media_source(engine, clip, store)
     store_dir = _needs_store(source)
     started = time.perf_counter()
     stored, log_stored = _render_and_store(
@@ -540,7 +540,7 @@ def _hidden_tracks(
     """The chosen tracks' per-frame boxes, and the frame rate and size they were found at."""
     with read_scope(engine) as session:
         scan = session.exec(select(FaceScan).where(col(FaceScan.clip_id) == clip_id)).first()
-        keys = {t.label: t.keys_json for t in _tracks(session, clip_id)}
+        keys = {t.label: t.keys_json for t in face_tracks(session, clip_id)}
         if scan is None:
             return [], 30.0, (0, 0)
         found = (scan.fps, (scan.width, scan.height))

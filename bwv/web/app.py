@@ -34,6 +34,7 @@ ROLES_OF = {
     "add_example": {INSPECTOR, TRAINER},
     "approve": {INSPECTOR},
     "users": {ADMIN},
+    "redact": {EO, INSPECTOR},  # face tracks, redaction plans and rendered copies
 }
 HOME = {EO: "/incidents", INSPECTOR: "/queue", TRAINER: "/examples", ADMIN: "/admin/users"}
 CHUNK = 256 * 1024
@@ -66,9 +67,10 @@ def create_app(engine: Engine) -> FastAPI:
     app.state.engine = engine
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     _errors(app)
-    from bwv.web import routes
+    from bwv.web import redaction_routes, routes
 
     app.include_router(routes.router)
+    app.include_router(redaction_routes.router)
     return app
 
 

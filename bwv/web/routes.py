@@ -213,7 +213,22 @@ def example_media(request: Request, example_id: int) -> Response:
     user = signed_in(request, "examples")
     found = webviews.example(_engine(request), example_id, approved_only=user.role == TRAINER,
                              actor=user.name)  # fmt: skip
+    if user.role == TRAINER:  # a trainer plays the redacted copy or nothing, never the original
+        return _redacted_media(request, found.clip_id, user.name, example_id)
     return _media(request, found.clip_id, user.name, example_id)
+
+
+def _redacted_media(request: Request, clip_id: int, actor: str, example: int) -> Response:
+    from bwv.services.redaction_web import redacted_media
+
+    copy = redacted_media(_engine(request), clip_id)
+    media = webviews.Media(copy.path, copy.media_type, copy.size)
+    refused, first, last = ranged(request, media)
+    if refused is not None:
+        return refused
+    if first == 0:
+        webviews.audit_playback(_engine(request), clip_id, actor=actor, example=example)
+    return stream(media, first, last, partial="range" in request.headers)
 
 
 @router.post("/examples/{example_id}/approve")
