@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from bwv.core.errors import BwvError
 from bwv.services import redaction_web, webviews
 from bwv.web.app import checked_post, ranged, render, signed_in, stream
+from redact.plan import Choices, parse_list, parse_span
 
 router = APIRouter()
 
@@ -44,9 +45,7 @@ async def redact_start(request: Request, clip_id: int, kind: str) -> Response:
     return RedirectResponse(f"/clips/{clip_id}/redact?job={job.id}", status_code=303)
 
 
-def _choices(form: dict[str, str], faces: list[str], speakers: list[str]):  # type: ignore[no-untyped-def]
-    from redact.plan import Choices, parse_list, parse_span
-
+def _choices(form: dict[str, str], faces: list[str], speakers: list[str]) -> Choices:
     spans = tuple(parse_span(t) for t in parse_list(form.get("mute", "")))
     return Choices(
         faces=",".join(faces) or "none",
