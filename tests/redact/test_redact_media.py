@@ -445,3 +445,31 @@ def _ffmpeg_running(pid: int) -> bool:
         if cmdline.exists() and b"ffmpeg" in cmdline.read_bytes():
             return True
     return False
+
+
+def test_words_not_in_the_transcript_are_one_line_and_nothing_renders(world) -> None:  # type: ignore[no-untyped-def]
+    count = _redactions(world["db"])
+    result = bwv(
+        "--db", world["db"], "redact", "render", "1", "--mute-words", "Zebedee", "--reason", "x"
+    )
+    assert result.exit_code == 2
+    assert result.output.startswith("Error: 'Zebedee' is not said in clip 1's transcript")
+    assert _redactions(world["db"]) == count
+    speaker = bwv("--db", world["db"], "redact", "plan", "1", "--mute-speaker", "S7")
+    assert speaker.exit_code == 2 and "unknown speaker S7" in speaker.output
+
+
+def test_a_changed_original_without_a_store_copy_is_never_redacted(tmp_path: Path) -> None:
+    media = tmp_path / "media"
+    media.mkdir()
+    shutil.copy(CLIP, media / "faces.mp4")
+    db = tmp_path / "bwv.db"
+    done = bwv("--db", db, "ingest", "--no-transcribe", "--workers", "1", media)
+    assert done.exit_code == 0, done.output
+    no_store = bwv("--db", db, "redact", "detect", "1")
+    assert no_store.exit_code == 2 and "give --store DIR" in no_store.output
+    with (media / "faces.mp4").open("ab") as handle:
+        handle.write(b"tampered")
+    result = bwv("--db", db, "redact", "detect", "1", "--store", tmp_path)
+    assert result.exit_code == 2
+    assert result.output.startswith("Error: clip 1: neither the original nor a store copy")
