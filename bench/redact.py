@@ -6,7 +6,10 @@ muted in the same graph) against a naive baseline on the same clip in the same r
 every frame decoded, CenterFace at the frame's own size, each face Gaussian-blurred with
 OpenCV and the frame encoded, one at a time in Python (PyAV, same x264 settings; video
 only, which flatters the baseline). The clip is the committed test clip
-(tests/redact/data/faces.mp4, 10 s, two faces), repeated `--repeat` times. Usage:
+(tests/redact/data/faces.mp4, 10 s, two faces), repeated `--repeat` times. Besides wall
+time it prints the CPU seconds each way used (this process and its ffmpeg children):
+on a shared machine the wall time grows with the other load, the CPU time much less,
+so `clip seconds / (CPU seconds / cores)` estimates the speed on an idle machine. Usage:
 
     .venv/bin/python bench/redact.py [--repeat 3]
 """
@@ -35,9 +38,13 @@ def main() -> None:
         work = Path(folder)
         clip = repeated(CLIP, args.repeat, work / "clip.mp4")
         seconds = duration(clip)
+        cpu_start = cpu_seconds()
         ours = bwv_way(clip, work)
+        cpu_ours = cpu_seconds() - cpu_start
         naive = baseline(clip, work / "naive.mp4")
-    print(f"clip: 640x360, 30 fps, {seconds:.1f} s; cores: {len(os.sched_getaffinity(0))}")
+        cpu_naive = cpu_seconds() - cpu_start - cpu_ours
+    cores = len(os.sched_getaffinity(0))
+    print(f"clip: 640x360, 30 fps, {seconds:.1f} s; cores: {cores}")
     print(
         f"bwv:      detect {ours[0]:6.2f} s + render {ours[1]:6.2f} s = {sum(ours):6.2f} s  "
         f"({seconds / sum(ours):.2f}x real time)"
@@ -47,10 +54,24 @@ def main() -> None:
         f"bwv is {naive / sum(ours):.1f}x faster"
     )
     print(
+        f"CPU seconds: bwv {cpu_ours:.1f}, baseline {cpu_naive:.1f}; on {cores} idle cores "
+        f"about {seconds / (cpu_ours / cores):.2f}x and {seconds / (cpu_naive / cores):.2f}x "
+        "real time"
+    )
+    print(
         "load average before: {:.2f} {:.2f} {:.2f}; after: {:.2f} {:.2f} {:.2f}".format(
             *load_before, *os.getloadavg()
         )
     )
+
+
+def cpu_seconds() -> float:
+    """User and system CPU time of this process and of its finished children (ffmpeg)."""
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def repeated(source: Path, times: int, target: Path) -> Path:
