@@ -34,7 +34,7 @@ class Job:
     kind: str  # detect | render
     clip_id: int
     actor: str
-    stage: str = "starting"
+    stage: str = "planning"  # checking choices, finding words (Whisper) before the media work
     fraction: float = 0.0
     state: str = "running"  # running | done | failed
     message: str = ""

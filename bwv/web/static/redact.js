@@ -20,7 +20,9 @@
       const solid = document.getElementById("solid").checked;
       const url = `/clips/${previewButton.dataset.clip}/redact/preview.jpg?t=${player.currentTime.toFixed(3)}` +
         `&faces=${encodeURIComponent(faces.join(","))}&solid=${solid}`;
-      document.getElementById("preview").src = url;
+      const image = document.getElementById("preview");
+      image.onload = () => { image.hidden = false; };
+      image.src = url;
     });
   }
 })();
