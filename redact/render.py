@@ -4,7 +4,9 @@ Video: the frame is blurred once as a whole, and a mask decides where the blurre
 pixels replace the original ones: one `drawbox` per slot (tracks that never overlap in
 time share a slot) paints the chosen tracks' boxes on the mask, moved frame by frame by
 a `sendcmd` script, so no frame passes through Python. `--solid` paints the boxes black
-instead. Audio: one `aeval` expression zeroes (or replaces with a 1 kHz tone) every
+instead; frames are never auto-rotated before the boxes are drawn (the boxes were found
+on the frames as stored, and a display-rotation flag would otherwise move every face
+out from under its box). Audio: one `aeval` expression zeroes (or replaces with a 1 kHz tone) every
 sample inside a chosen span, to the sample, not to the audio frame. Metadata (GPS, serial
 numbers, times) is not copied: the copy is for showing, the original keeps the facts.
 
@@ -110,7 +112,8 @@ def graph(job: RenderJob, commands: Path, fps: float, height: int, width: int) -
     """The ffmpeg-python output node for `job`."""
     import ffmpeg
 
-    source = ffmpeg.input(str(job.source))
+    # Boxes were found on the stored (unrotated) frames: ffmpeg must not turn them first.
+    source = ffmpeg.input(str(job.source), noautorotate=None)
     outputs = []
     if job.has_video:
         video = source.video.filter("setpts", "PTS-STARTPTS")

@@ -502,3 +502,38 @@ def test_a_muted_speaker_is_silent_in_every_segment_of_theirs(world) -> None:  #
         a, b = _asked(span, rate)
         assert 20 * np.log10(max(np.abs(samples[a:b]).max(), 1e-12)) <= -60
     assert _transcript(Path(copy["path"])).strip(" .") in ("", "you")  # nothing said is left
+
+
+def test_a_rotated_recording_gets_its_boxes_where_the_faces_are(tmp_path: Path) -> None:
+    """A display-rotation flag must not turn the copy under boxes found on upright frames."""
+    import imageio_ffmpeg
+
+    media = tmp_path / "media"
+    media.mkdir()
+    subprocess.run(
+        [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-loglevel",
+            "error",
+            "-display_rotation",
+            "90",
+            "-i",
+            str(CLIP),
+            "-c",
+            "copy",
+            str(media / "rotated.mp4"),
+        ],
+        check=True,
+    )
+    db, store = tmp_path / "bwv.db", tmp_path / "store"
+    done = bwv("--db", db, "ingest", "--no-transcribe", "--workers", "1", "--store", store, media)
+    assert done.exit_code == 0, done.output
+    assert bwv("--db", db, "redact", "detect", "1").exit_code == 0
+    result = bwv("--db", db, "redact", "render", "1", "--faces", "all", "--reason", "x", "--json")
+    assert result.exit_code == 0, result.output
+    detector = Detector(model_path(), 640, 360, DetectSettings(threshold=0.3))
+    import cv2
+
+    for n, rgb in _frames(Path(json.loads(result.output)["path"]), step=15):
+        assert rgb.shape[:2] == (360, 640), "the copy's frames were turned"
+        assert detector.faces(cv2.resize(rgb, detector.size)) == [], f"a face at frame {n}"
