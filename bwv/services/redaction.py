@@ -311,9 +311,18 @@ def _store_bytes(content: bytes, suffix: str, store_dir: Path) -> tuple[str, Pat
 
 
 def plan_redaction(
-    clip: str, choices: Choices, *, engine: Engine, store: Path | None = None
+    clip: str,
+    choices: Choices,
+    *,
+    engine: Engine,
+    store: Path | None = None,
+    locate_words: bool = True,
 ) -> PlanView:
-    """The clip's face tracks and speaker groups, and what `choices` would hide (checked)."""
+    """The clip's face tracks and speaker groups, and what `choices` would hide (checked).
+
+    `locate_words=False` checks the words against the transcript's text only, without
+    running Whisper for their times (the web app's quick check before its background job).
+    """
     with read_scope(engine) as session:
         found = find_clip(session, clip)
         assert found.id is not None
@@ -331,7 +340,9 @@ def plan_redaction(
             tracks,
             _speakers(segments),
         )
-    plan = _resolve(view, choices, segments, lambda: media_source(engine, clip, store).path)
+    plan = _resolve(
+        view, choices, segments, lambda: media_source(engine, clip, store).path, locate_words
+    )
     return replace(view, hidden=plan.tracks, spans=plan.spans)
 
 
@@ -383,7 +394,11 @@ def _speakers(segments: list[Segment]) -> list[SpeakerView]:
 
 
 def _resolve(
-    view: PlanView, choices: Choices, segments: list[Segment], media: Callable[[], Path]
+    view: PlanView,
+    choices: Choices,
+    segments: list[Segment],
+    media: Callable[[], Path],
+    locate_words: bool,
 ) -> Plan:
     """Every choice checked against the clip, before anything renders."""
     from redact.plan import chosen_tracks, merged
@@ -399,7 +414,7 @@ def _resolve(
     if choices.mutes_audio and not view.has_audio:
         raise PlanError(f"clip {view.clip_id} has no audio stream: there is nothing to mute")
     spans = _speaker_spans(choices, segments) + _manual_spans(view, choices)
-    spans += _word_spans(view, choices, segments, media)
+    spans += _word_spans(view, choices, segments, media, locate_words)
     return Plan(hidden, merged(spans, view.duration_s))
 
 
@@ -422,8 +437,13 @@ def _manual_spans(view: PlanView, choices: Choices) -> list[Span]:
 
 
 def _word_spans(
-    view: PlanView, choices: Choices, segments: list[Segment], media: Callable[[], Path]
+    view: PlanView,
+    choices: Choices,
+    segments: list[Segment],
+    media: Callable[[], Path],
+    locate: bool = True,
 ) -> list[Span]:
+    """Where each word or phrase is said; `locate=False` only checks the transcript has it."""
     from redact.plan import WORD_PAD_S, word_spans
     from redact.words import windows, word_times
 
@@ -434,8 +454,16 @@ def _word_spans(
             f"clip {view.clip_id} has no transcript, so --mute-words cannot find "
             "the words; mute them by time with --mute FROM-TO"
         )
-    stretches = windows([(s, e, t) for _l, s, e, t in segments], choices.mute_words)
-    said = word_times(media(), stretches) if stretches else []
+    texts = [(s, e, t) for _l, s, e, t in segments]
+    for phrase in choices.mute_words:  # cheap: the transcript's text, before Whisper runs
+        if not windows(texts, (phrase,)):
+            raise PlanError(
+                f"{phrase!r} is not in clip {view.clip_id}'s transcript; "
+                "mute it by time with --mute FROM-TO"
+            )
+    if not locate:
+        return []
+    said = word_times(media(), windows(texts, choices.mute_words))
     spans = []
     for phrase in choices.mute_words:
         found = word_spans(phrase, said)
@@ -652,8 +680,18 @@ def _derivatives(
     """The copy and its log as derivatives of the original, like its thumbnail and store copy."""
     media_type = "video/mp4" if source.has_video else "audio/mp4"
     return [
-        Derivative(clip_id=source.clip_id, kind="redacted_copy", sha256=stored[0],
-                   media_type=media_type, path=str(stored[1])),
-        Derivative(clip_id=source.clip_id, kind="redaction_log", sha256=log_stored[0],
-                   media_type="application/json", path=str(log_stored[1])),
-    ]  # fmt: skip
+        Derivative(
+            clip_id=source.clip_id,
+            kind="redacted_copy",
+            sha256=stored[0],
+            media_type=media_type,
+            path=str(stored[1]),
+        ),
+        Derivative(
+            clip_id=source.clip_id,
+            kind="redaction_log",
+            sha256=log_stored[0],
+            media_type="application/json",
+            path=str(log_stored[1]),
+        ),
+    ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import secrets
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,17 +50,12 @@ def start_job(engine: Engine, kind: str, clip_id: int, actor: str, choices: Choi
     if kind not in ("detect", "render"):
         raise BwvError(f"unknown job {kind!r}")
     if kind == "render":  # refuse bad choices now, on the page, not in the background
-        redaction.plan_redaction(str(clip_id), _without_words(choices), engine=engine)
+        redaction.plan_redaction(str(clip_id), choices, engine=engine, locate_words=False)
     job = Job(secrets.token_hex(8), kind, clip_id, actor)
     with _LOCK:
         _JOBS[job.id] = job
     threading.Thread(target=_run, args=(engine, job, choices), daemon=True).start()
     return job
-
-
-def _without_words(choices: Choices) -> Choices:
-    # Word timing runs Whisper; it is checked in the background job, not in the request.
-    return replace(choices, mute_words=())
 
 
 def _run(engine: Engine, job: Job, choices: Choices) -> None:

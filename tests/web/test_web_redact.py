@@ -130,6 +130,10 @@ def test_bad_choices_are_refused_on_the_page_and_nothing_renders(site) -> None: 
     assert unknown.status_code == 400 and "unknown face track T9" in unknown.text
     no_csrf = browser.post("/clips/1/redact/render", data={"faces": "T1", "reason": "r"})
     assert no_csrf.status_code == 403
+    words = browser.post(
+        "/clips/1/redact/render", data={"csrf_token": token, "words": "Daniel", "reason": "r"}
+    )
+    assert words.status_code == 400 and "has no transcript" in words.text
     bad_kind = browser.post("/clips/1/redact/erase", data={"csrf_token": token})
     assert bad_kind.status_code == 400
     assert _redactions(site) == before
