@@ -19,7 +19,8 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import col, select
 
-from bwv.core.db import read_scope
+from bwv.core import audit
+from bwv.core.db import read_scope, session_scope
 from bwv.core.errors import AccessDenied, BwvError, NotFound
 from bwv.core.models import Clip, FaceScan, FaceTrack, Redaction
 from bwv.services import redaction
@@ -112,8 +113,11 @@ class TranscriptLine:
     words: list[str]
 
 
-def redact_page(engine: Engine, clip_id: int) -> dict[str, Any]:
-    """The plan view (tracks, speakers), the transcript's words and the copies made so far."""
+def redact_page(engine: Engine, clip_id: int, actor: str) -> dict[str, Any]:
+    """The plan view (tracks, speakers), the transcript's words and the copies made so far.
+
+    The page shows the clip's words and faces, so its view is audited like a clip page's.
+    """
     view = redaction.plan_redaction(str(clip_id), Choices(), engine=engine)
     with read_scope(engine) as session:
         rows = session.exec(
@@ -136,6 +140,8 @@ def redact_page(engine: Engine, clip_id: int) -> dict[str, Any]:
             TranscriptLine(s[1], s[2], s[0], s[3].split())
             for s in redaction.clip_segments(session, clip_id)
         ]
+    with session_scope(engine) as session:
+        audit.record(session, actor=actor, action="redact_view", object_ids=[f"clip:{clip_id}"])
     return {"view": view, "made": made, "lines": lines, "jobs": running_jobs(clip_id)}
 
 
@@ -196,6 +202,12 @@ def redacted_media(engine: Engine, clip_id: int) -> RedactedMedia:
         raise NotFound(f"the redacted copy of clip {clip_id} is missing from the store")
     kind = "audio/mp4" if found.suffix == ".m4a" else "video/mp4"
     return RedactedMedia(found, kind, found.stat().st_size)
+
+
+def audit_copy_playback(engine: Engine, redaction_id: int, actor: str) -> None:
+    """One `play` event per playback of a redacted copy started (not per seek)."""
+    with session_scope(engine) as session:
+        audit.record(session, actor=actor, action="play", object_ids=[f"redaction:{redaction_id}"])
 
 
 def redaction_media(engine: Engine, redaction_id: int) -> RedactedMedia:

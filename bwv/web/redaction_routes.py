@@ -26,9 +26,9 @@ def _engine(request: Request) -> Engine:
 
 @router.get("/clips/{clip_id}/redact")
 def redact_page(request: Request, clip_id: int, job: str = "") -> Response:
-    signed_in(request, "redact")
+    user = signed_in(request, "redact")
     webviews.require_clip(_engine(request), clip_id)
-    page = redaction_web.redact_page(_engine(request), clip_id)
+    page = redaction_web.redact_page(_engine(request), clip_id, user.name)
     shown = redaction_web.job(job, clip_id) if job else None
     return render(request, "redact.html", clip_id=clip_id, job=shown, **page)
 
@@ -86,10 +86,12 @@ def preview(
 
 @router.get("/redactions/{redaction_id}/media")
 def redaction_media(request: Request, redaction_id: int) -> Response:
-    signed_in(request, "redact")
+    user = signed_in(request, "redact")
     media = redaction_web.redaction_media(_engine(request), redaction_id)
     found = webviews.Media(media.path, media.media_type, media.size)
     refused, first, last = ranged(request, found)
     if refused is not None:
         return refused
+    if first == 0:
+        redaction_web.audit_copy_playback(_engine(request), redaction_id, user.name)
     return stream(found, first, last, partial="range" in request.headers)

@@ -19,7 +19,7 @@ from web_helpers import PASSWORD, ROLES, csrf_of
 
 from bwv.cli import main
 from bwv.core.db import database_url, get_engine, session_scope
-from bwv.core.models import Example, Redaction, utc_now
+from bwv.core.models import AuditEvent, Example, Redaction, utc_now
 from bwv.services.users import add_user
 
 pytest.importorskip("fastapi")
@@ -179,4 +179,18 @@ def test_trainers_play_only_the_redacted_copy(site) -> None:  # type: ignore[no-
     part = trainer.get(media, headers={"Range": "bytes=0-99"})
     assert part.status_code == 206 and len(part.content) == 100
     assert trainer.get("/clips/1/media").status_code == 403
+    officer, _ = client(site, "evidence_officer")
+    assert officer.get(f"/redactions/{latest.id}/media").content == played.content
+    with session_scope(site["engine"]) as session:
+        events = session.exec(
+            select(AuditEvent).where(
+                AuditEvent.action.in_(  # type: ignore[attr-defined]
+                    ["play", "redact_view", "redact"]
+                )
+            )
+        ).all()
+        seen = {(e.actor, e.action, e.object_ids) for e in events}
+    assert ("trainer", "play", f"clip:1,example:{site['example']}") in seen
+    assert ("evidence_officer", "play", f"redaction:{latest.id}") in seen
+    assert any(a == "redact_view" and o == "clip:1" for _u, a, o in seen)
     assert trainer.get(f"/redactions/{latest.id}/media").status_code == 403
