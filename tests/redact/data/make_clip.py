@@ -214,13 +214,14 @@ def main() -> None:
                 encoder.stdin.write(frame.tobytes())
             encoder.stdin.close()
     spoken = [{"start_s": s, "voice": v, "text": x} for s, v, x in LINES]
-    (HERE / "faces.json").write_text(
-        json.dumps(
-            {"width": WIDTH, "height": HEIGHT, "fps": FPS, "speech": spoken, "frames": truth},
-            indent=1,
-        )
-        + "\n"
-    )
+    write_truth(HERE / "faces.json", spoken, truth)
+
+
+def write_truth(path: Path, spoken: list[dict], truth: list[dict]) -> None:
+    """The truth as JSON with one frame a line, so a diff shows which frames changed."""
+    head = json.dumps({"width": WIDTH, "height": HEIGHT, "fps": FPS, "speech": spoken})
+    frames = ",\n".join(json.dumps(frame) for frame in truth)
+    path.write_text(f'{head[:-1]}, "frames": [\n{frames}\n]}}\n')
 
 
 if __name__ == "__main__":
