@@ -15,7 +15,7 @@ from sqlalchemy import Engine, column, func, literal_column, table
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from bwv.core.audit import record
+from bwv.core.audit import record, record_committed
 from bwv.core.child_speech import (
     child_seconds,
     child_seconds_sql,
@@ -140,18 +140,26 @@ def clip_detail(reference: str, *, engine: Engine, actor: str, threshold: float)
     """A clip in full; the view is audited in its own short transaction after the read, so
     readers never hold the catalogue's write lock (the web serves many at once)."""
     with read_scope(engine) as session:
-        clip = find_clip(session, reference)
-        segments = _ordered(session, TranscriptSegment, clip)
-        detail = ClipDetail(
-            clip=_clip_dict(clip, segments, threshold),
-            provenance=_provenance(session, clip),
-            speech_regions=[(r.start_s, r.end_s) for r in _ordered(session, SpeechRegion, clip)],
-            transcript=segment_views(segments, threshold),
-        )
-        clip_id = clip.id
-    with session_scope(engine) as session:
-        record(session, actor=actor, action="show", object_ids=[f"clip:{clip_id}"])
+        detail = read_clip_detail(session, find_clip(session, reference), threshold)
+    audit_clip_view(engine, detail, actor=actor)
     return detail
+
+
+def read_clip_detail(session: Session, clip: Clip, threshold: float) -> ClipDetail:
+    """A clip in full, read in the caller's transaction (not audited here)."""
+    segments = _ordered(session, TranscriptSegment, clip)
+    return ClipDetail(
+        clip=_clip_dict(clip, segments, threshold),
+        provenance=_provenance(session, clip),
+        speech_regions=[(r.start_s, r.end_s) for r in _ordered(session, SpeechRegion, clip)],
+        transcript=segment_views(segments, threshold),
+    )
+
+
+def audit_clip_view(engine: Engine, detail: ClipDetail, *, actor: str) -> None:
+    """Showing a clip is audited, committed before the clip is shown."""
+    clip_id = detail.clip["id"]
+    record_committed(engine, actor=actor, action="show", object_ids=[f"clip:{clip_id}"])
 
 
 def _clip_dict(clip: Clip, segments: list[TranscriptSegment], threshold: float) -> dict[str, Any]:
