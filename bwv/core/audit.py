@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine
-from sqlmodel import Session, col, select
+from sqlalchemy import Engine, Table, insert
+from sqlmodel import Session, select
 
 from bwv.core.db import session_scope
 from bwv.core.errors import CatalogueError
@@ -95,10 +95,14 @@ class _Wanted:
     error: BaseException | None = None
 
 
+_TABLE: Table = AuditEvent.__table__  # type: ignore[attr-defined]
+_COLUMNS = tuple(column.name for column in _TABLE.columns)
+_LAST = select(_TABLE.c.id, _TABLE.c.hash).order_by(_TABLE.c.id.desc()).limit(1)
+
+
 def _last(session: Session) -> tuple[int, str]:
     """The id and hash the next event chains onto (two columns, not a whole event)."""
-    query = select(AuditEvent.id, AuditEvent.hash).order_by(col(AuditEvent.id).desc()).limit(1)
-    found = session.exec(query).first()
+    found = session.execute(_LAST).first()  # after a flush of what the caller added
     return (found[0] or 0, found[1]) if found else (0, GENESIS)
 
 
@@ -155,10 +159,12 @@ def _write_waiting(engine: Engine) -> None:
     try:
         with session_scope(engine) as session:
             last_id, last_hash = _last(session)
+            rows = []
             for wanted in batch:
                 event = _chained(last_id, last_hash, wanted)
-                session.add(event)
+                rows.append({name: getattr(event, name) for name in _COLUMNS})
                 last_id, last_hash = last_id + 1, event.hash
+            session.connection().execute(insert(_TABLE), rows)  # no ORM unit of work
     except BaseException as exc:  # every caller in the batch hears of it
         for wanted in batch:
             wanted.error = exc

@@ -16,11 +16,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, func
+from sqlalchemy import Engine, bindparam, func
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from bwv.core import audit
-from bwv.core.db import read_scope, session_scope
+from bwv.core.db import read_connection, read_scope, session_scope
 from bwv.core.errors import AccessDenied, BwvError, NotFound
 from bwv.core.models import (
     AuditEvent,
@@ -210,17 +211,21 @@ def _signature(engine: Engine) -> tuple[Any, ...]:
     key), never the whole trail. Called with `_lock` held."""
     key = str(engine.url)
     seen, changed = _checked.get(key, (0, None))
-    with read_scope(engine) as session:
-        last = session.exec(select(func.max(AuditEvent.id))).one() or 0
+    with read_connection(engine) as connection:
+        last = connection.execute(_LAST_EVENT).scalar() or 0
         if last < seen:  # another catalogue now at this address: start again
             seen, changed = 0, None
         if last != seen:
-            newer = select(func.max(AuditEvent.id)).where(
-                col(AuditEvent.id) > seen, col(AuditEvent.action).in_(CHANGES)
-            )
-            changed = session.exec(newer).one() or changed
+            newer = connection.execute(_LAST_CHANGE, {"seen": seen}).scalar()
+            changed = newer or changed
             _checked[key] = (last, changed)
     return (changed,)
+
+
+_LAST_EVENT = sa_select(func.max(AuditEvent.id))
+_LAST_CHANGE = sa_select(func.max(AuditEvent.id)).where(
+    col(AuditEvent.id) > bindparam("seen"), col(AuditEvent.action).in_(CHANGES)
+)
 
 
 def _judge_rows(engine: Engine, policy: Policy) -> _Judged:
@@ -349,27 +354,32 @@ def clip_page(engine: Engine, clip_id: int, *, actor: str, threshold: float) -> 
     """A clip in full with its review, examples and incidents, read in one snapshot; the
     view is audited (committed) before the page is shown."""
     with read_scope(engine) as session:
-        clip = session.get(Clip, clip_id)
-        if clip is None:
-            raise NotFound(f"no clip {clip_id} in the catalogue")
-        detail = read_clip_detail(session, clip, threshold)
+        detail = read_clip_detail(session, clip_id, threshold)
         extras = _clip_extras(session, clip_id)
-        session.expunge_all()  # handed to the template after the snapshot ends
     audit_clip_view(engine, detail, actor=actor)
     return ClipPage(detail, extras)
 
 
+def _of_clip(model: Any) -> Any:
+    """A clip's rows of `model` as a statement built once (see `catalogue._by_clip`)."""
+    t = model.__table__
+    return sa_select(t).where(t.c.clip_id == bindparam("clip_id")).order_by(t.c.id)
+
+
+_REVIEW, _EXAMPLES, _LINKS = _of_clip(VoiceReview), _of_clip(Example), _of_clip(ClipLink)
+_THUMBNAIL = sa_select(Derivative.__table__.c.id).where(  # type: ignore[attr-defined]
+    Derivative.__table__.c.clip_id == bindparam("clip_id"),  # type: ignore[attr-defined]
+    Derivative.__table__.c.kind == "thumbnail",  # type: ignore[attr-defined]
+)
+
+
 def _clip_extras(session: Session, clip_id: int) -> dict[str, Any]:
-    """A clip's review, examples, linked incidents and whether it has a thumbnail."""
-    review = session.exec(select(VoiceReview).where(VoiceReview.clip_id == clip_id)).first()
-    examples = session.exec(select(Example).where(Example.clip_id == clip_id)).all()
-    links = session.exec(select(ClipLink).where(ClipLink.clip_id == clip_id)).all()
-    thumb = session.exec(
-        select(Derivative.id).where(Derivative.clip_id == clip_id,
-                                    col(Derivative.kind) == "thumbnail")
-    ).first()  # fmt: skip
-    return {"review": review, "examples": list(examples), "links": list(links),
-            "has_thumbnail": thumb is not None}  # fmt: skip
+    """A clip's review, examples, linked incidents and whether it has a thumbnail, as
+    plain rows (read by attribute like the models)."""
+    run, key = session.connection().execute, {"clip_id": clip_id}
+    return {"review": run(_REVIEW, key).first(), "examples": run(_EXAMPLES, key).all(),
+            "links": run(_LINKS, key).all(),
+            "has_thumbnail": run(_THUMBNAIL, key).first() is not None}  # fmt: skip
 
 
 def require_clip(engine: Engine, clip_id: int) -> None:
