@@ -27,11 +27,12 @@ from typing import Any
 from sqlalchemy import Engine, Table, insert
 from sqlmodel import Session, select
 
-from bwv.core.db import session_scope
+from bwv.core.db import write_connection
 from bwv.core.errors import CatalogueError
 from bwv.core.models import AuditEvent, utc_now
 
 GENESIS = "0" * 64
+_HASHED = ("id", "occurred_at", "actor", "action", "object_ids", "outcome", "details", "prev_hash")
 
 
 def resolve_actor(actor: str | None = None) -> str:
@@ -46,22 +47,23 @@ def resolve_actor(actor: str | None = None) -> str:
         return f"uid:{os.getuid()}"
 
 
-def canonical(event: AuditEvent) -> str:
+def canonical(event: AuditEvent | dict[str, Any]) -> str:
     """The exact text that is hashed: every field but the hash, in a fixed order."""
+    row = event if isinstance(event, dict) else {name: getattr(event, name) for name in _HASHED}
     body = {
-        "id": event.id,
-        "occurred_at": _iso(event.occurred_at),
-        "actor": event.actor,
-        "action": event.action,
-        "object_ids": event.object_ids,
-        "outcome": event.outcome,
-        "details": event.details,
-        "prev_hash": event.prev_hash,
+        "id": row["id"],
+        "occurred_at": _iso(row["occurred_at"]),
+        "actor": row["actor"],
+        "action": row["action"],
+        "object_ids": row["object_ids"],
+        "outcome": row["outcome"],
+        "details": row["details"],
+        "prev_hash": row["prev_hash"],
     }
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def event_hash(event: AuditEvent) -> str:
+def event_hash(event: AuditEvent | dict[str, Any]) -> str:
     return hashlib.sha256(canonical(event).encode("utf-8")).hexdigest()
 
 
@@ -76,7 +78,8 @@ def record(
 ) -> AuditEvent:
     """Appends one event to the chain inside the caller's transaction."""
     last_id, last_hash = _last(session)
-    event = _chained(last_id, last_hash, _Wanted(actor, action, object_ids, outcome, details))
+    event = AuditEvent(**_chained(last_id, last_hash, _Wanted(actor, action, object_ids,
+                                                              outcome, details)))  # fmt: skip
     session.add(event)
     session.flush()
     return event
@@ -96,7 +99,7 @@ class _Wanted:
 
 
 _TABLE: Table = AuditEvent.__table__  # type: ignore[attr-defined]
-_COLUMNS = tuple(column.name for column in _TABLE.columns)
+_INSERT = insert(_TABLE)
 _LAST = select(_TABLE.c.id, _TABLE.c.hash).order_by(_TABLE.c.id.desc()).limit(1)
 
 
@@ -106,19 +109,20 @@ def _last(session: Session) -> tuple[int, str]:
     return (found[0] or 0, found[1]) if found else (0, GENESIS)
 
 
-def _chained(last_id: int, last_hash: str, wanted: _Wanted) -> AuditEvent:
-    event = AuditEvent(
-        id=last_id + 1,
-        occurred_at=utc_now(),
-        actor=wanted.actor,
-        action=wanted.action,
-        object_ids=",".join(str(o) for o in wanted.object_ids),
-        outcome=wanted.outcome,
-        details=json.dumps(wanted.details or {}, sort_keys=True, default=str, ensure_ascii=False),
-        prev_hash=last_hash,
-        hash="",
-    )
-    event.hash = event_hash(event)
+def _chained(last_id: int, last_hash: str, wanted: _Wanted) -> dict[str, Any]:
+    """The next event's columns, hash included (a plain dict: no model to validate)."""
+    event = {
+        "id": last_id + 1,
+        "occurred_at": utc_now(),
+        "actor": wanted.actor,
+        "action": wanted.action,
+        "object_ids": ",".join(str(o) for o in wanted.object_ids),
+        "outcome": wanted.outcome,
+        "details": json.dumps(wanted.details or {}, sort_keys=True, default=str,
+                              ensure_ascii=False),
+        "prev_hash": last_hash,
+    }  # fmt: skip
+    event["hash"] = event_hash(event)
     return event
 
 
@@ -140,7 +144,7 @@ def record_committed(
     The caller joins the queue, then takes its turn to write: whoever holds the turn
     writes every event queued so far in one transaction, so a caller may find its own
     already committed when its turn comes. A failed write fails every caller in it:
-    no view is shown unaudited.
+    no view is shown unaudited. Never called inside a transaction (it opens its own).
     """
     wanted = _Wanted(actor, action, object_ids, "ok", details)
     with _waiting_lock:
@@ -157,14 +161,14 @@ def _write_waiting(engine: Engine) -> None:
     with _waiting_lock:
         batch = _waiting.pop(id(engine), [])
     try:
-        with session_scope(engine) as session:
-            last_id, last_hash = _last(session)
+        with write_connection(engine) as connection:
+            found = connection.execute(_LAST).first()
+            last_id, last_hash = (found[0] or 0, found[1]) if found else (0, GENESIS)
             rows = []
             for wanted in batch:
-                event = _chained(last_id, last_hash, wanted)
-                rows.append({name: getattr(event, name) for name in _COLUMNS})
-                last_id, last_hash = last_id + 1, event.hash
-            session.connection().execute(insert(_TABLE), rows)  # no ORM unit of work
+                rows.append(_chained(last_id, last_hash, wanted))
+                last_id, last_hash = last_id + 1, rows[-1]["hash"]
+            connection.execute(_INSERT, rows)
     except BaseException as exc:  # every caller in the batch hears of it
         for wanted in batch:
             wanted.error = exc

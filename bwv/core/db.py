@@ -221,6 +221,19 @@ def _read_only(engine: Engine) -> Engine:
 
 
 @contextmanager
+def write_connection(engine: Engine) -> Iterator[Connection]:
+    """`session_scope` as a plain Core connection (the same turn, BEGIN IMMEDIATE, commit or
+    rollback), for a write that needs no ORM objects: the web's audited page views."""
+    turn = _WRITERS if engine.dialect.name == "sqlite" else nullcontext()
+    with turn:
+        try:
+            with engine.begin() as connection:
+                yield connection
+        except SQLAlchemyError as exc:
+            raise CatalogueError(f"catalogue write failed: {_reason(exc)}") from exc
+
+
+@contextmanager
 def read_scope(engine: Engine) -> Iterator[Session]:
     """One read-only transaction: a consistent snapshot that holds no write lock."""
     session = Session(_read_only(engine), expire_on_commit=False)

@@ -97,7 +97,7 @@ class RecordClip:
 class ChildRecord:
     detail: IncidentDetail
     clips: list[RecordClip]
-    decisions: list[LinkDecision]
+    decisions: list[Any]  # LinkDecision rows
     marking: str
     threshold: float
     generated_at: datetime
@@ -255,13 +255,17 @@ def _segment(segment: Any, clip_start: datetime | None, source: str) -> ChildSeg
     )
 
 
-def _decisions(session: Session, incident_ref: str) -> list[LinkDecision]:
-    query = (
-        select(LinkDecision)
-        .where(col(LinkDecision.incident_ref) == incident_ref)
-        .order_by(col(LinkDecision.decided_at), col(LinkDecision.id))
-    )
-    return list(session.exec(query))
+_D = LinkDecision.__table__.c  # type: ignore[attr-defined]
+_DECISIONS = (
+    sa_select(LinkDecision.__table__)  # type: ignore[attr-defined]
+    .where(_D.incident_ref == bindparam("ref"))
+    .order_by(_D.decided_at, _D.id)
+)
+
+
+def _decisions(session: Session, incident_ref: str) -> list[Any]:
+    """The incident's link decisions as rows, read by attribute like `LinkDecision`."""
+    return list(session.connection().execute(_DECISIONS, {"ref": incident_ref}).all())
 
 
 def _why_none(detail: IncidentDetail, clips: list[RecordClip]) -> tuple[str, str]:
