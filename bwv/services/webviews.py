@@ -11,10 +11,11 @@ seconds, a page must take milliseconds.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from sqlalchemy import Engine, bindparam, func
 from sqlalchemy import select as sa_select
@@ -110,6 +111,10 @@ class IncidentFilter:
 
     def dates(self) -> IncidentFilter:
         return IncidentFilter(month=self.month, since=self.since, until=self.until)
+
+    def query(self) -> str:
+        """The filter as a query string, for links that keep it (paging)."""
+        return urlencode({name: value for name, value in asdict(self).items() if value})
 
 
 @dataclass
