@@ -193,6 +193,37 @@ def test_the_review_decision_changes_the_incident_verdict(site: Site) -> None:
     assert event.actor == "inspector" and json.loads(event.details)["start_s"] == 6.0
 
 
+def _facts(page: str) -> str:
+    """An incident page from its heading to the child record (which carries the time)."""
+    return page.split("<h1>")[1].split('id="child-record-heading"')[0]
+
+
+def test_the_incident_page_from_the_judged_list_is_never_stale(site: Site) -> None:
+    from bwv.services import webviews
+    from compliance.policy import load_policy
+
+    def judged() -> bool:
+        return webviews._fresh(site.engine, load_policy(None)) is not None
+
+    client, token = client_for(site, "inspector")  # its home, the queue, judges every incident
+    assert judged()
+    kept = client.get("/incidents/INC-1").text  # the verdict judged with the list
+    webviews._cache.clear()
+    alone = client.get("/incidents/INC-1").text  # nothing judged: the incident on its own
+    assert not judged()
+    assert _facts(kept) == _facts(alone) and 'id="verdict">needs_review' in kept
+    assert "CHILD_VOICE_NOT_DETECTED" in kept  # with its candidate segments attached:
+    assert "&#39;candidates&#39;: [{&#39;clip_id&#39;: 1, &#39;start_s&#39;: 6.0" in kept
+    client.get("/incidents")
+    form = {"decision": "heard", "start_s": "6", "end_s": "9", "reason": "girl speaks"}
+    answer = client.post(f"/clips/{site.clip_id}/review", data={**form, "csrf_token": token})
+    assert answer.status_code == 303 and not judged()  # the review changed the catalogue
+    after = client.get("/incidents/INC-1").text
+    assert 'id="verdict">compliant' in after and not judged()  # judged alone, not waiting
+    client.get("/incidents")
+    assert judged() and _facts(client.get("/incidents/INC-1").text) == _facts(after)
+
+
 def test_bad_review_input_is_a_clear_400_and_nothing_changes(site: Site) -> None:
     client, token = client_for(site, "inspector")
     for form in (
