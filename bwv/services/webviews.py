@@ -5,11 +5,13 @@ rule (verdicts, child speech, the review decision, link decisions) is the one th
 uses, and every view of a clip, playback, decision and export is audited here with the
 signed-in user as actor. Whole-catalogue verdicts (the incident list, the review queue)
 are judged once and kept until the catalogue changes: judging 100,000 incidents takes
-seconds, a page must take milliseconds.
+seconds, a page must take milliseconds. An incident page shows its kept verdict while
+the catalogue is unchanged, and judges the incident alone when it has changed.
 """
 
 from __future__ import annotations
 
+import gc
 import threading
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
@@ -47,6 +49,7 @@ from compliance.verdicts import IncidentVerdict, Reason, judge_all
 
 PAGE_SIZE = 50
 KEPT_FILTERS = 64  # filtered lists kept per catalogue state
+FREEZE_FROM = 10_000  # incidents from which the kept verdicts are kept from the collector
 PRACTICES = ("good", "poor")
 # Actions that change what a verdict is judged on; views and reports change nothing.
 CHANGES = ("ingest", "import", "link", "unlink", "voice_review", "demo")
@@ -176,7 +179,8 @@ _ALL = IncidentFilter()
 
 
 _cache: dict[str, _Judged] = {}
-_lock = threading.Lock()
+_lock = threading.Lock()  # held briefly: the cache and the change check
+_judging = threading.Lock()  # held while judging: one at a time, the others wait for it
 
 
 def incident_rows(engine: Engine, policy: Policy | None = None) -> list[IncidentRow]:
@@ -187,14 +191,30 @@ def incident_rows(engine: Engine, policy: Policy | None = None) -> list[Incident
 def _judged(engine: Engine, policy: Policy | None = None) -> _Judged:
     policy = policy or load_policy(None)
     key = f"{engine.url}|{policy.source}"
-    with _lock:
-        signature = _signature(engine)
-        judged = _cache.get(key)
-        if judged is None or judged.signature != signature:
-            judged = _judge_rows(engine, policy)
-            judged.signature = signature
+    with _judging:
+        with _lock:
+            signature = _signature(engine)
+            judged = _cache.get(key)
+            if judged is not None and judged.signature == signature:
+                return judged
+            _cache.pop(key, None)  # the old verdicts go before the new are judged
+        judged = _judge_rows(engine, policy)
+        judged.signature = signature
+        with _lock:
             _cache[key] = judged
+        if len(judged.rows) >= FREEZE_FROM:
+            _out_of_the_collector()
         return judged
+
+
+def _out_of_the_collector() -> None:
+    """The kept verdicts of a force are millions of objects that live until the catalogue
+    changes; a full cyclic garbage collection walking them takes seconds, and every
+    request waits for it. Frozen, the collector never looks at them. What was frozen
+    for the verdicts judged before is let go (and collected) first."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 def _fresh(engine: Engine, policy: Policy) -> _Judged | None:
