@@ -198,6 +198,7 @@ def _judged(engine: Engine, policy: Policy | None = None) -> _Judged:
             if judged is not None and judged.signature == signature:
                 return judged
             _cache.pop(key, None)  # the old verdicts go before the new are judged
+        gc.unfreeze()  # and what was kept from the collector with them goes back to it
         judged = _judge_rows(engine, policy)
         judged.signature = signature
         with _lock:
@@ -210,10 +211,10 @@ def _judged(engine: Engine, policy: Policy | None = None) -> _Judged:
 def _out_of_the_collector() -> None:
     """The kept verdicts of a force are millions of objects that live until the catalogue
     changes; a full cyclic garbage collection walking them takes seconds, and every
-    request waits for it. Frozen, the collector never looks at them. What was frozen
-    for the verdicts judged before is let go (and collected) first."""
-    gc.unfreeze()
-    gc.collect()
+    request waits for it (uvicorn even ends a worker that stops answering for 5 s).
+    Frozen, the collector never looks at them. Freezing is instant; only the young
+    generations are collected first, so no garbage of the judging is frozen with them."""
+    gc.collect(1)
     gc.freeze()
 
 
