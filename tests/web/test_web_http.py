@@ -306,3 +306,26 @@ def test_session_cookie_is_httponly_and_samesite(site: Site) -> None:
     logout = client.post("/logout", data={"csrf_token": csrf_of(client.get("/queue").text)})
     assert logout.status_code == 303
     assert client.get("/queue").status_code == 303
+
+
+def test_kept_verdicts_frozen_out_of_the_collector_stay_right_when_judged_again(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+
+    from bwv.services import webviews
+
+    monkeypatch.setattr(webviews, "FREEZE_FROM", 1)  # this small catalogue counts as large
+    gc.unfreeze()
+    try:
+        client, token = client_for(site, "inspector")  # the queue judges and freezes
+        assert gc.get_freeze_count() > 0
+        assert 'id="verdict">needs_review' in client.get("/incidents/INC-1").text
+        form = {"decision": "heard", "start_s": "6", "end_s": "9", "reason": "girl speaks"}
+        client.post(f"/clips/{site.clip_id}/review", data={**form, "csrf_token": token})
+        gc.unfreeze()  # judging again freezes anew
+        assert "INC-1" in client.get("/incidents?verdict=compliant").text.split("<tbody>")[1]
+        assert gc.get_freeze_count() > 0
+        assert 'id="verdict">compliant' in client.get("/incidents/INC-1").text
+    finally:
+        gc.unfreeze()
