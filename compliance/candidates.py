@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlmodel import Session
 
 from bwv.core.child_speech import decision_sql
@@ -53,22 +53,28 @@ def _ranked(best: dict[int, list[dict[str, Any]]], clip_ids: list[int]) -> list[
     return found[:CANDIDATES]
 
 
-def _best_segments(session: Session, clip_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
-    """Per clip, its `CANDIDATES` segments of highest decision probability."""
+def _best_query() -> Any:
+    """Built once: the web's incident page asks for one incident's clips on each request."""
     s = TranscriptSegment.__table__.c  # type: ignore[attr-defined]
     probability = decision_sql(s)
     rank = func.row_number().over(partition_by=s.clip_id, order_by=(probability.desc(), s.start_s))
+    ranked = (
+        select(s.clip_id, s.start_s, s.end_s, s.speaker, probability.label("p"), rank.label("r"))
+        .where(s.clip_id.in_(bindparam("ids", expanding=True)), probability.is_not(None))
+        .subquery()
+    )
+    return select(ranked).where(ranked.c.r <= CANDIDATES)
+
+
+_BEST = _best_query()
+
+
+def _best_segments(session: Session, clip_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """Per clip, its `CANDIDATES` segments of highest decision probability."""
     found: dict[int, list[dict[str, Any]]] = {}
     for first in range(0, len(clip_ids), _BATCH):
-        ranked = (
-            select(
-                s.clip_id, s.start_s, s.end_s, s.speaker, probability.label("p"), rank.label("r")
-            )
-            .where(s.clip_id.in_(clip_ids[first : first + _BATCH]), probability.is_not(None))
-            .subquery()
-        )
-        query = select(ranked).where(ranked.c.r <= CANDIDATES)
-        for clip_id, start, end, speaker, p, _ in session.execute(query):
+        batch = {"ids": clip_ids[first : first + _BATCH]}
+        for clip_id, start, end, speaker, p, _ in session.execute(_BEST, batch):
             found.setdefault(clip_id, []).append(
                 {"clip_id": clip_id, "start_s": start, "end_s": end, "speaker": speaker,
                  "child_probability": round(float(p), 4)}

@@ -17,13 +17,14 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import closing, contextmanager, nullcontext
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, make_url, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, make_url, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlmodel import Session
 
@@ -208,10 +209,34 @@ def session_scope(engine: Engine) -> Iterator[Session]:
             session.close()
 
 
+_READ_ONLY_ENGINES: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+
+
+def _read_only(engine: Engine) -> Engine:
+    """The engine whose transactions start as readers (made once per engine, not per read)."""
+    found = _READ_ONLY_ENGINES.get(engine)
+    if found is None:
+        found = _READ_ONLY_ENGINES[engine] = engine.execution_options(**{READ_ONLY: True})
+    return found
+
+
+@contextmanager
+def write_connection(engine: Engine) -> Iterator[Connection]:
+    """`session_scope` as a plain Core connection (the same turn, BEGIN IMMEDIATE, commit or
+    rollback), for a write that needs no ORM objects: the web's audited page views."""
+    turn = _WRITERS if engine.dialect.name == "sqlite" else nullcontext()
+    with turn:
+        try:
+            with engine.begin() as connection:
+                yield connection
+        except SQLAlchemyError as exc:
+            raise CatalogueError(f"catalogue write failed: {_reason(exc)}") from exc
+
+
 @contextmanager
 def read_scope(engine: Engine) -> Iterator[Session]:
     """One read-only transaction: a consistent snapshot that holds no write lock."""
-    session = Session(engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
+    session = Session(_read_only(engine), expire_on_commit=False)
     try:
         yield session
     except SQLAlchemyError as exc:
@@ -219,6 +244,17 @@ def read_scope(engine: Engine) -> Iterator[Session]:
     finally:
         session.rollback()
         session.close()
+
+
+@contextmanager
+def read_connection(engine: Engine) -> Iterator[Connection]:
+    """`read_scope` as a plain Core connection, for the small lookups a web server makes
+    on every request (the session, the catalogue's last change): a third of the cost."""
+    try:
+        with _read_only(engine).connect() as connection:  # rolled back when closed
+            yield connection
+    except SQLAlchemyError as exc:
+        raise CatalogueError(f"catalogue read failed: {_reason(exc)}") from exc
 
 
 def _reason(exc: BaseException) -> str:

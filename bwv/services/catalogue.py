@@ -7,15 +7,16 @@ JSON contract of `bwv clips/show/search`) and records that the data was consulte
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, column, func, literal_column, table
+from sqlalchemy import Engine, bindparam, column, func, literal_column, table
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from bwv.core.audit import record
+from bwv.core.audit import record, record_committed
 from bwv.core.child_speech import (
     child_seconds,
     child_seconds_sql,
@@ -26,7 +27,7 @@ from bwv.core.child_speech import (
 )
 from bwv.core.clip_ref import find_clip
 from bwv.core.db import read_scope, session_scope
-from bwv.core.errors import BwvError
+from bwv.core.errors import BwvError, NotFound
 from bwv.core.models import Clip, ClipField, SpeechRegion, TranscriptSegment
 from bwv.core.timeutil import iso_z
 
@@ -140,35 +141,62 @@ def clip_detail(reference: str, *, engine: Engine, actor: str, threshold: float)
     """A clip in full; the view is audited in its own short transaction after the read, so
     readers never hold the catalogue's write lock (the web serves many at once)."""
     with read_scope(engine) as session:
-        clip = find_clip(session, reference)
-        segments = _ordered(session, TranscriptSegment, clip)
-        detail = ClipDetail(
-            clip=_clip_dict(clip, segments, threshold),
-            provenance=_provenance(session, clip),
-            speech_regions=[(r.start_s, r.end_s) for r in _ordered(session, SpeechRegion, clip)],
-            transcript=segment_views(segments, threshold),
-        )
-        clip_id = clip.id
-    with session_scope(engine) as session:
-        record(session, actor=actor, action="show", object_ids=[f"clip:{clip_id}"])
+        clip_id = find_clip(session, reference).id
+        assert clip_id is not None
+        detail = read_clip_detail(session, clip_id, threshold)
+    audit_clip_view(engine, detail, actor=actor)
     return detail
 
 
-def _clip_dict(clip: Clip, segments: list[TranscriptSegment], threshold: float) -> dict[str, Any]:
-    data = clip.model_dump()
+def _by_clip(model: Any, ordered: bool = True) -> Any:
+    """A clip's rows of `model` as one statement built once: the web shows a clip on
+    every request, and building a statement costs more than SQLite running it."""
+    t = model.__table__
+    query = sa_select(t).where(t.c.clip_id == bindparam("clip_id"))
+    return query.order_by(t.c.start_s, t.c.id) if ordered else query
+
+
+_CLIP = sa_select(Clip.__table__).where(Clip.__table__.c.id == bindparam("clip_id"))  # type: ignore[attr-defined]
+_SEGMENTS = _by_clip(TranscriptSegment)
+_REGIONS = _by_clip(SpeechRegion)
+_FIELDS = _by_clip(ClipField, ordered=False)
+
+
+def read_clip_detail(session: Session, clip_id: int, threshold: float) -> ClipDetail:
+    """A clip in full, read in the caller's transaction as plain rows (not audited here)."""
+    run = session.connection().execute
+    key = {"clip_id": clip_id}
+    clip = run(_CLIP, key).first()
+    if clip is None:
+        raise NotFound(f"no clip {clip_id} in the catalogue")
+    segments = run(_SEGMENTS, key).all()
+    fields = run(_FIELDS, key).all()
+    return ClipDetail(
+        clip=_clip_dict(dict(clip._mapping), segments, threshold),
+        provenance={r.field: _field(r) for r in fields},
+        speech_regions=[(r.start_s, r.end_s) for r in run(_REGIONS, key)],
+        transcript=segment_views(segments, threshold),
+    )
+
+
+def audit_clip_view(engine: Engine, detail: ClipDetail, *, actor: str) -> None:
+    """Showing a clip is audited, committed before the clip is shown."""
+    clip_id = detail.clip["id"]
+    record_committed(engine, actor=actor, action="show", object_ids=[f"clip:{clip_id}"])
+
+
+def _field(row: Any) -> dict[str, str]:
+    return {"value": row.value, "source": row.source, "confidence": row.confidence}
+
+
+def _clip_dict(data: dict[str, Any], segments: Sequence[Any], threshold: float) -> dict[str, Any]:
     data["tags"] = json.loads(data.pop("tags_json") or "{}")
     for key in ("started_at", "ended_at", "ingested_at"):
         data[key] = iso_z(data[key])
-    data["child_speech_seconds"] = child_seconds(segments, threshold) if clip.transcribed else None
+    transcribed = data["transcribed"]
+    data["child_speech_seconds"] = child_seconds(segments, threshold) if transcribed else None
     data["child_probability_threshold"] = threshold
     return data
-
-
-def _provenance(session: Session, clip: Clip) -> dict[str, dict[str, str]]:
-    rows = session.exec(select(ClipField).where(ClipField.clip_id == clip.id)).all()
-    return {
-        r.field: {"value": r.value, "source": r.source, "confidence": r.confidence} for r in rows
-    }
 
 
 def _ordered(session: Session, model: Any, clip: Clip) -> list[Any]:
@@ -176,7 +204,7 @@ def _ordered(session: Session, model: Any, clip: Clip) -> list[Any]:
     return list(session.exec(query).all())
 
 
-def segment_views(segments: list[TranscriptSegment], threshold: float) -> list[SegmentView]:
+def segment_views(segments: Sequence[Any], threshold: float) -> list[SegmentView]:
     return [
         SegmentView(
             s.start_s,

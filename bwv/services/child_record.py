@@ -13,8 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, bindparam
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from bwv.core import audit
@@ -95,7 +97,7 @@ class RecordClip:
 class ChildRecord:
     detail: IncidentDetail
     clips: list[RecordClip]
-    decisions: list[LinkDecision]
+    decisions: list[Any]  # LinkDecision rows
     marking: str
     threshold: float
     generated_at: datetime
@@ -185,18 +187,25 @@ def _heard(clips: list[RecordClip]) -> list[tuple[int, ReviewFacts]]:
     ]
 
 
+_C, _S = Clip.__table__.c, TranscriptSegment.__table__.c  # type: ignore[attr-defined]
+# Built once: the web's incident page reads every linked clip on each request.
+_CLIP = sa_select(
+    _C.id, _C.file_name, _C.started_at, _C.status, _C.audio_state, _C.transcribed
+).where(_C.id == bindparam("clip_id"))
+_SEGMENTS = (
+    sa_select(TranscriptSegment.__table__)  # type: ignore[attr-defined]
+    .where(_S.clip_id == bindparam("clip_id"))
+    .order_by(_S.start_s, _S.id)
+)
+
+
 def _record_clip(session: Session, link: LinkFacts, threshold: float) -> RecordClip:
-    clip = session.get(Clip, link.clip.clip_id)
-    assert clip is not None and clip.id is not None
-    query = (
-        select(TranscriptSegment)
-        .where(col(TranscriptSegment.clip_id) == clip.id)
-        .order_by(col(TranscriptSegment.start_s), col(TranscriptSegment.id))
-    )
+    run, key = session.connection().execute, {"clip_id": link.clip.clip_id}
+    clip = run(_CLIP, key).one()
     review = link.clip.review
     segments = [
         _segment(s, clip.started_at, source)
-        for s in session.exec(query)
+        for s in run(_SEGMENTS, key)
         if (source := _attributed(s, review, threshold)) is not None
     ]
     return RecordClip(
@@ -212,9 +221,7 @@ def _record_clip(session: Session, link: LinkFacts, threshold: float) -> RecordC
     )
 
 
-def _attributed(
-    segment: TranscriptSegment, review: ReviewFacts | None, threshold: float
-) -> str | None:
+def _attributed(segment: Any, review: ReviewFacts | None, threshold: float) -> str | None:
     """Why a segment is the child's ("review" or "classifier"), or None. A person's review
     overrides the classifier as in the verdicts: not heard drops the clip's child speech,
     heard adds the words inside the span the person heard the child in."""
@@ -225,13 +232,13 @@ def _attributed(
     return "classifier" if is_child(segment, threshold) else None
 
 
-def _overlaps(segment: TranscriptSegment, start: float | None, end: float | None) -> bool:
+def _overlaps(segment: Any, start: float | None, end: float | None) -> bool:
     if start is None or end is None:
         return False
     return segment.start_s < end and segment.end_s > start
 
 
-def _segment(segment: TranscriptSegment, clip_start: datetime | None, source: str) -> ChildSegment:
+def _segment(segment: Any, clip_start: datetime | None, source: str) -> ChildSegment:
     def at(offset: float) -> datetime | None:
         return None if clip_start is None else as_utc(clip_start) + timedelta(seconds=offset)
 
@@ -248,13 +255,17 @@ def _segment(segment: TranscriptSegment, clip_start: datetime | None, source: st
     )
 
 
-def _decisions(session: Session, incident_ref: str) -> list[LinkDecision]:
-    query = (
-        select(LinkDecision)
-        .where(col(LinkDecision.incident_ref) == incident_ref)
-        .order_by(col(LinkDecision.decided_at), col(LinkDecision.id))
-    )
-    return list(session.exec(query))
+_D = LinkDecision.__table__.c  # type: ignore[attr-defined]
+_DECISIONS = (
+    sa_select(LinkDecision.__table__)  # type: ignore[attr-defined]
+    .where(_D.incident_ref == bindparam("ref"))
+    .order_by(_D.decided_at, _D.id)
+)
+
+
+def _decisions(session: Session, incident_ref: str) -> list[Any]:
+    """The incident's link decisions as rows, read by attribute like `LinkDecision`."""
+    return list(session.connection().execute(_DECISIONS, {"ref": incident_ref}).all())
 
 
 def _why_none(detail: IncidentDetail, clips: list[RecordClip]) -> tuple[str, str]:

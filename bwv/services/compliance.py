@@ -8,6 +8,7 @@ A refused import is still an attempt to collect data, so it is audited too.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -98,11 +99,18 @@ def incident_detail(
 
 def audit_incident_view(session: Session, detail: IncidentDetail, *, actor: str) -> None:
     """Consulting an incident (its facts, verdict and the child's words) is audited."""
+    audit.record(session, actor=actor, **_incident_view(detail))
+
+
+def audit_incident_view_now(engine: Engine, detail: IncidentDetail, *, actor: str) -> None:
+    """The same event, committed on its own (with any others waiting) before returning."""
+    audit.record_committed(engine, actor=actor, **_incident_view(detail))
+
+
+def _incident_view(detail: IncidentDetail) -> dict[str, Any]:
     ref = detail.verdict.incident.incident_ref
-    audit.record(
-        session, actor=actor, action="incident_view", object_ids=[f"incident:{ref}"],
-        details={"verdict": detail.verdict.verdict},
-    )  # fmt: skip
+    return {"action": "incident_view", "object_ids": [f"incident:{ref}"],
+            "details": {"verdict": detail.verdict.verdict}}  # fmt: skip
 
 
 def report(request: ReportRequest, *, engine: Engine, actor: str) -> tuple[Report, bytes]:

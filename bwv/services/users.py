@@ -16,12 +16,12 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine, bindparam, delete
 from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from bwv.core import audit
-from bwv.core.db import read_scope, session_scope
+from bwv.core.db import read_connection, session_scope
 from bwv.core.errors import BwvError, LoginRefused, NotFound
 from bwv.core.models import User, WebSession, utc_now
 
@@ -188,23 +188,25 @@ def session_user(token: str | None, *, engine: Engine) -> SignedIn | None:
     """The enabled user of a live session, or None (no cookie, expired, ended, disabled)."""
     if not token:
         return None
-    query = (
-        core_select(
-            *(col(c) for c in (User.id, User.name, User.role, User.disabled)),
-            col(WebSession.csrf_token),
-            col(WebSession.expires_at),
-        )
-        .join(WebSession, col(WebSession.user_id) == col(User.id))
-        .where(col(WebSession.token_hash) == _token_hash(token))
-    )
-    with read_scope(engine) as session:  # plain columns: no ORM objects on every request
-        found = session.execute(query).first()
+    with read_connection(engine) as connection:  # plain columns, no ORM session
+        found: Any = connection.execute(_SESSION_USER, {"hash": _token_hash(token)}).first()
     if found is None:
         return None
     user_id, name, role, disabled, csrf_token, expires_at = found
     if disabled or expires_at <= utc_now():
         return None
     return SignedIn(user_id, name, role, csrf_token)
+
+
+_SESSION_USER = (
+    core_select(
+        *(col(c) for c in (User.id, User.name, User.role, User.disabled)),
+        col(WebSession.csrf_token),
+        col(WebSession.expires_at),
+    )
+    .join(WebSession, col(WebSession.user_id) == col(User.id))
+    .where(col(WebSession.token_hash) == bindparam("hash"))
+)
 
 
 def sign_out(token: str | None, *, engine: Engine) -> None:

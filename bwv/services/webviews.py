@@ -5,22 +5,26 @@ rule (verdicts, child speech, the review decision, link decisions) is the one th
 uses, and every view of a clip, playback, decision and export is audited here with the
 signed-in user as actor. Whole-catalogue verdicts (the incident list, the review queue)
 are judged once and kept until the catalogue changes: judging 100,000 incidents takes
-seconds, a page must take milliseconds.
+seconds, a page must take milliseconds. An incident page shows its kept verdict while
+the catalogue is unchanged, and judges the incident alone when it has changed.
 """
 
 from __future__ import annotations
 
+import gc
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
-from sqlalchemy import Engine, func
+from sqlalchemy import Engine, bindparam, func
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from bwv.core import audit
-from bwv.core.db import read_scope, session_scope
+from bwv.core.db import read_connection, read_scope, session_scope
 from bwv.core.errors import AccessDenied, BwvError, NotFound
 from bwv.core.models import (
     AuditEvent,
@@ -32,18 +36,20 @@ from bwv.core.models import (
     utc_now,
 )
 from bwv.core.timeutil import checked_zone
+from bwv.services.catalogue import ClipDetail, audit_clip_view, read_clip_detail
 from bwv.services.child_record import ChildRecord, record_of
-from bwv.services.compliance import audit_incident_view
-from compliance.candidates import likeliest_segments
+from bwv.services.compliance import audit_incident_view_now
+from compliance.candidates import attach_candidates, likeliest_segments
 from compliance.consistency import GROUPINGS, ConsistencyView, consistency
 from compliance.facts import OfficerFacts, Period, load_evidence
 from compliance.policy import Policy, load_policy
 from compliance.report import IncidentDetail, judge_incident
 from compliance.tally import Tally
-from compliance.verdicts import judge_all
+from compliance.verdicts import IncidentVerdict, Reason, judge_all
 
 PAGE_SIZE = 50
 KEPT_FILTERS = 64  # filtered lists kept per catalogue state
+FREEZE_FROM = 10_000  # incidents from which the kept verdicts are kept from the collector
 PRACTICES = ("good", "poor")
 # Actions that change what a verdict is judged on; views and reports change nothing.
 CHANGES = ("ingest", "import", "link", "unlink", "voice_review", "demo")
@@ -78,17 +84,40 @@ class IncidentFilter:
     until: str = ""
 
     def keeps(self, row: IncidentRow) -> bool:
-        wanted = [
-            (self.verdict, (row.verdict,)), (self.reason, row.reasons),
-            (self.finding, row.findings), (self.officer, row.officers), (self.team, row.teams),
-            (self.station, row.stations), (self.type, (row.type,)),
+        return all(test(row) for test in self.tests())
+
+    def tests(self) -> list[Any]:
+        """One test per field given, so a scan of every incident compares only those."""
+        tests: list[Any] = [
+            (lambda row, value=value, name=name: value in getattr(row, name))
+            for value, name in ((self.reason, "reasons"), (self.finding, "findings"),
+                                (self.officer, "officers"), (self.team, "teams"),
+                                (self.station, "stations"))
+            if value
         ]  # fmt: skip
-        if any(value and value not in values for value, values in wanted):
-            return False
-        day = row.day
-        if self.month and not day.startswith(self.month):
-            return False
-        return not ((self.since and day < self.since) or (self.until and day >= self.until))
+        if self.verdict:
+            tests.append(lambda row: row.verdict == self.verdict)
+        if self.type:
+            tests.append(lambda row: row.type == self.type)
+        return tests + self.day_tests()
+
+    def day_tests(self) -> list[Any]:
+        """The date filters (UTC days), which the consistency view honours too."""
+        tests: list[Any] = []
+        if self.month:
+            tests.append(lambda row: row.day.startswith(self.month))
+        if self.since:
+            tests.append(lambda row: row.day >= self.since)
+        if self.until:
+            tests.append(lambda row: row.day < self.until)
+        return tests
+
+    def dates(self) -> IncidentFilter:
+        return IncidentFilter(month=self.month, since=self.since, until=self.until)
+
+    def query(self) -> str:
+        """The filter as a query string, for links that keep it (paging)."""
+        return urlencode({name: value for name, value in asdict(self).items() if value})
 
 
 @dataclass
@@ -98,7 +127,13 @@ class _Judged:
     tally: Tally = field(default_factory=Tally)  # what `bwv report --by` counts, all incidents
     officers: dict[str, OfficerFacts] = field(default_factory=dict)
     policy: Policy | None = None
-    views: dict[str, ConsistencyView] = field(default_factory=dict)  # by -> view, when asked
+    # Each incident's verdict as judged with the list: the incident page shows it while
+    # the catalogue is unchanged, rather than loading and judging the incident again.
+    verdicts: dict[str, IncidentVerdict] = field(default_factory=dict)
+    by_verdict: dict[str, list[IncidentRow]] = field(default_factory=dict)
+    # (by, date filter) -> view; the views of every incident are worked out with the list
+    views: dict[tuple[str, IncidentFilter], ConsistencyView] = field(default_factory=dict)
+    charts: dict[tuple[str, IncidentFilter, int], dict[str, str]] = field(default_factory=dict)
     kept: dict[IncidentFilter, list[IncidentRow]] = field(default_factory=dict)  # by filter
     # One thread works out a filter or a view while the others asking for it wait, rather
     # than twenty threads scanning the same 100,000 rows at once.
@@ -109,25 +144,43 @@ class _Judged:
         through a filtered list must not scan every incident for every page)."""
         if wanted == IncidentFilter():
             return self.rows
+        if wanted == IncidentFilter(verdict=wanted.verdict):
+            return self.by_verdict.get(wanted.verdict, [])
         with self.working:
             kept = self.kept.get(wanted)
             if kept is None:
                 if len(self.kept) >= KEPT_FILTERS:
                     self.kept.clear()
-                kept = self.kept[wanted] = [row for row in self.rows if wanted.keeps(row)]
+                tests = wanted.tests()
+                kept = [row for row in self.rows if all(test(row) for test in tests)]
+                self.kept[wanted] = kept
             return kept
 
-    def view(self, by: str) -> ConsistencyView:
-        """The `--by` view; its medians run over every attendance, so once per state."""
+    def view(self, by: str, dates: IncidentFilter) -> ConsistencyView:
+        """The `--by` view of the incidents in the date filter; its medians run over every
+        attendance, so once per grouping, dates and catalogue state."""
         assert self.policy is not None
         with self.working:
-            if by not in self.views:
-                self.views[by] = consistency(self.tally, self.officers, self.policy, by)
-            return self.views[by]
+            if (by, dates) not in self.views:
+                if len(self.views) >= KEPT_FILTERS:
+                    self.views = {key: v for key, v in self.views.items() if key[1] == _ALL}
+                tally = self.tally if dates == _ALL else self._tally(dates)
+                self.views[by, dates] = consistency(tally, self.officers, self.policy, by)
+            return self.views[by, dates]
+
+    def _tally(self, dates: IncidentFilter) -> Tally:
+        tests = dates.day_tests()
+        chosen = [self.verdicts[row.incident_ref] for row in self.rows
+                  if all(test(row) for test in tests)]  # fmt: skip
+        return Tally.of(chosen, self.officers)
+
+
+_ALL = IncidentFilter()
 
 
 _cache: dict[str, _Judged] = {}
-_lock = threading.Lock()
+_lock = threading.Lock()  # held briefly: the cache and the change check
+_judging = threading.Lock()  # held while judging: one at a time, the others wait for it
 
 
 def incident_rows(engine: Engine, policy: Policy | None = None) -> list[IncidentRow]:
@@ -138,13 +191,40 @@ def incident_rows(engine: Engine, policy: Policy | None = None) -> list[Incident
 def _judged(engine: Engine, policy: Policy | None = None) -> _Judged:
     policy = policy or load_policy(None)
     key = f"{engine.url}|{policy.source}"
-    with _lock:
-        signature = _signature(engine)
-        judged = _cache.get(key)
-        if judged is None or judged.signature != signature:
-            judged = _judge_rows(engine, policy)
-            judged.signature = signature
+    with _judging:
+        with _lock:
+            signature = _signature(engine)
+            judged = _cache.get(key)
+            if judged is not None and judged.signature == signature:
+                return judged
+            _cache.pop(key, None)  # the old verdicts go before the new are judged
+        gc.unfreeze()  # and what was kept from the collector with them goes back to it
+        judged = _judge_rows(engine, policy)
+        judged.signature = signature
+        with _lock:
             _cache[key] = judged
+        if len(judged.rows) >= FREEZE_FROM:
+            _out_of_the_collector()
+        return judged
+
+
+def _out_of_the_collector() -> None:
+    """The kept verdicts of a force are millions of objects that live until the catalogue
+    changes; a full cyclic garbage collection walking them takes seconds, and every
+    request waits for it (uvicorn even ends a worker that stops answering for 5 s).
+    Frozen, the collector never looks at them. Freezing is instant; only the young
+    generations are collected first, so no garbage of the judging is frozen with them."""
+    gc.collect(1)
+    gc.freeze()
+
+
+def _fresh(engine: Engine, policy: Policy) -> _Judged | None:
+    """The judged catalogue if it is judged and still current, else None (never judges:
+    one incident's page must not wait for the whole catalogue to be judged again)."""
+    with _lock:
+        judged = _cache.get(f"{engine.url}|{policy.source}")
+        if judged is None or judged.signature != _signature(engine):
+            return None
         return judged
 
 
@@ -157,17 +237,21 @@ def _signature(engine: Engine) -> tuple[Any, ...]:
     key), never the whole trail. Called with `_lock` held."""
     key = str(engine.url)
     seen, changed = _checked.get(key, (0, None))
-    with read_scope(engine) as session:
-        last = session.exec(select(func.max(AuditEvent.id))).one() or 0
+    with read_connection(engine) as connection:
+        last = connection.execute(_LAST_EVENT).scalar() or 0
         if last < seen:  # another catalogue now at this address: start again
             seen, changed = 0, None
         if last != seen:
-            newer = select(func.max(AuditEvent.id)).where(
-                col(AuditEvent.id) > seen, col(AuditEvent.action).in_(CHANGES)
-            )
-            changed = session.exec(newer).one() or changed
+            newer = connection.execute(_LAST_CHANGE, {"seen": seen}).scalar()
+            changed = newer or changed
             _checked[key] = (last, changed)
     return (changed,)
+
+
+_LAST_EVENT = sa_select(func.max(AuditEvent.id))
+_LAST_CHANGE = sa_select(func.max(AuditEvent.id)).where(
+    col(AuditEvent.id) > bindparam("seen"), col(AuditEvent.action).in_(CHANGES)
+)
 
 
 def _judge_rows(engine: Engine, policy: Policy) -> _Judged:
@@ -188,7 +272,14 @@ def _judge_rows(engine: Engine, policy: Policy) -> _Judged:
                 v.incident.reported_at.strftime("%Y-%m-%d"),
             )
         )  # fmt: skip
-    return _Judged(rows=rows, tally=Tally.of(verdicts, officers), officers=officers, policy=policy)
+    by_ref = {v.incident.incident_ref: v for v in verdicts}
+    judged = _Judged(rows=rows, tally=Tally.of(verdicts, officers), officers=officers,
+                     policy=policy, verdicts=by_ref)  # fmt: skip
+    for row in rows:
+        judged.by_verdict.setdefault(row.verdict, []).append(row)
+    for by in GROUPINGS:  # a second or so here rather than on five first requests
+        judged.view(by, _ALL)
+    return judged
 
 
 @dataclass(frozen=True)
@@ -216,18 +307,39 @@ class GroupsPage:
     total: int
     page: int
     pages: int
+    charts: dict[str, str] = field(default_factory=dict)  # rates, arrivals, table (HTML)
 
 
-def consistency_page(engine: Engine, by: str, page: int) -> GroupsPage:
-    """The `--by` figures of every incident, from the tally judged with the incident list."""
+def consistency_page(
+    engine: Engine, by: str, page: int, dates: IncidentFilter = _ALL
+) -> GroupsPage:
+    """The `--by` figures of every incident in the date filter (month, since, until), from
+    the verdicts judged with the incident list; its charts drawn once per state."""
     if by not in GROUPINGS:
         raise BwvError(f"unknown grouping {by!r}; expected one of {', '.join(GROUPINGS)}")
-    view = _judged(engine).view(by)
+    judged = _judged(engine)
+    view = judged.view(by, dates.dates())
     pages = max(1, -(-len(view.groups) // PAGE_SIZE))
     page = min(max(page, 1), pages)
     start = (page - 1) * PAGE_SIZE
     cut = replace(view, groups=view.groups[start : start + PAGE_SIZE])
-    return GroupsPage(cut, len(view.groups), page, pages)
+    key = (by, dates.dates(), page)
+    charts = judged.charts.get(key)
+    if charts is None:
+        if len(judged.charts) >= KEPT_FILTERS:
+            judged.charts.clear()
+        charts = judged.charts[key] = _charts(cut)
+    return GroupsPage(cut, len(view.groups), page, pages, charts)
+
+
+def _charts(view: ConsistencyView) -> dict[str, str]:
+    """The consistency view's charts and table, as the HTML report draws them (escaped)."""
+    from compliance.report_html import arrival_chart, group_table, rate_chart
+
+    by = view.by
+    return {"rates": rate_chart(view, f"Activation and child-voice capture by {by}"),
+            "arrivals": arrival_chart(view, f"Time to first arrival by {by}"),
+            "table": group_table(view)}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -258,16 +370,42 @@ def _queue_item(session: Session, row: IncidentRow) -> QueueItem:
     return QueueItem(row, best["clip_id"], best["start_s"], best["child_probability"])
 
 
-def clip_extras(engine: Engine, clip_id: int) -> dict[str, Any]:
-    """A clip's review, examples, linked incidents and whether it has a thumbnail."""
+@dataclass(frozen=True)
+class ClipPage:
+    detail: ClipDetail
+    extras: dict[str, Any]  # review, examples, links, has_thumbnail
+
+
+def clip_page(engine: Engine, clip_id: int, *, actor: str, threshold: float) -> ClipPage:
+    """A clip in full with its review, examples and incidents, read in one snapshot; the
+    view is audited (committed) before the page is shown."""
     with read_scope(engine) as session:
-        review = session.exec(select(VoiceReview).where(VoiceReview.clip_id == clip_id)).first()
-        examples = session.exec(select(Example).where(Example.clip_id == clip_id)).all()
-        links = session.exec(select(ClipLink).where(ClipLink.clip_id == clip_id)).all()
-        thumb = _thumbnail(session, clip_id)
-        session.expunge_all()  # handed to the template after the snapshot ends
-    return {"review": review, "examples": list(examples), "links": list(links),
-            "has_thumbnail": thumb is not None}  # fmt: skip
+        detail = read_clip_detail(session, clip_id, threshold)
+        extras = _clip_extras(session, clip_id)
+    audit_clip_view(engine, detail, actor=actor)
+    return ClipPage(detail, extras)
+
+
+def _of_clip(model: Any) -> Any:
+    """A clip's rows of `model` as a statement built once (see `catalogue._by_clip`)."""
+    t = model.__table__
+    return sa_select(t).where(t.c.clip_id == bindparam("clip_id")).order_by(t.c.id)
+
+
+_REVIEW, _EXAMPLES, _LINKS = _of_clip(VoiceReview), _of_clip(Example), _of_clip(ClipLink)
+_THUMBNAIL = sa_select(Derivative.__table__.c.id).where(  # type: ignore[attr-defined]
+    Derivative.__table__.c.clip_id == bindparam("clip_id"),  # type: ignore[attr-defined]
+    Derivative.__table__.c.kind == "thumbnail",  # type: ignore[attr-defined]
+)
+
+
+def _clip_extras(session: Session, clip_id: int) -> dict[str, Any]:
+    """A clip's review, examples, linked incidents and whether it has a thumbnail, as
+    plain rows (read by attribute like the models)."""
+    run, key = session.connection().execute, {"clip_id": clip_id}
+    return {"review": run(_REVIEW, key).first(), "examples": run(_EXAMPLES, key).all(),
+            "links": run(_LINKS, key).all(),
+            "has_thumbnail": run(_THUMBNAIL, key).first() is not None}  # fmt: skip
 
 
 def require_clip(engine: Engine, clip_id: int) -> None:
@@ -318,9 +456,8 @@ def media_file(engine: Engine, clip_id: int) -> Media:
 
 def audit_playback(engine: Engine, clip_id: int, *, actor: str, example: int | None) -> None:
     """One event per playback started (a request from byte 0), not per seek or chunk."""
-    with session_scope(engine) as session:
-        objects = [f"clip:{clip_id}"] + ([f"example:{example}"] if example else [])
-        audit.record(session, actor=actor, action="play", object_ids=objects)
+    objects = [f"clip:{clip_id}"] + ([f"example:{example}"] if example else [])
+    audit.record_committed(engine, actor=actor, action="play", object_ids=objects)
 
 
 def add_example(
@@ -396,12 +533,30 @@ def incident_page(engine: Engine, ref: str, *, actor: str) -> IncidentPage:
     audited in its own short transaction, so readers never queue on the write lock."""
     checked_zone()
     policy = load_policy(None)
+    judged = _fresh(engine, policy)
     with read_scope(engine) as session:
-        detail = judge_incident(session, ref, policy)
+        kept = judged.verdicts.get(ref) if judged is not None else None
+        if kept is None:
+            detail = judge_incident(session, ref, policy)
+        else:
+            assert judged is not None
+            detail = _detail(session, kept, judged.officers, policy)
         record = record_of(session, detail, policy, actor=actor, reason="")
-    with session_scope(engine) as session:
-        audit_incident_view(session, detail, actor=actor)
+    audit_incident_view_now(engine, detail, actor=actor)
     return IncidentPage(detail, record, timeline(detail.verdict))
+
+
+def _detail(
+    session: Session, kept: IncidentVerdict, officers: dict[str, OfficerFacts], policy: Policy
+) -> IncidentDetail:
+    """The incident page's detail from the verdict judged with the list (the same rules
+    judged on the same rows as `judge_incident`), with its candidate segments attached
+    to a copy: the kept verdict is shared by every request."""
+    verdict = replace(kept, reasons=[Reason(r.code, dict(r.evidence)) for r in kept.reasons])
+    attach_candidates(session, [verdict])
+    present = {a.officer_id for a in verdict.evidence.attendance}
+    own = {o: officers[o] for o in present if o in officers}
+    return IncidentDetail(verdict=verdict, officers=own, policy=policy)
 
 
 @dataclass(frozen=True)

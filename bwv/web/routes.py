@@ -72,21 +72,9 @@ def incidents(request: Request, page: int = 1, by: str = "", gpage: int = 1) -> 
         **{k: v for k, v in request.query_params.items() if k in names}
     )
     listed = webviews.incidents_page(_engine(request), wanted, page)
-    groups = webviews.consistency_page(_engine(request), by, gpage) if by else None
+    groups = webviews.consistency_page(_engine(request), by, gpage, wanted) if by else None
     return render(request, "incidents.html", listed=listed, wanted=wanted, by=by,
-                  groups=groups, charts=consistency_html(groups))  # fmt: skip
-
-
-def consistency_html(groups: webviews.GroupsPage | None) -> dict[str, str]:
-    """The consistency view's charts and table, as the HTML report draws them (escaped)."""
-    if groups is None:
-        return {}
-    from compliance.report_html import arrival_chart, group_table, rate_chart
-
-    by, view = groups.view.by, groups.view
-    return {"rates": rate_chart(view, f"Activation and child-voice capture by {by}"),
-            "arrivals": arrival_chart(view, f"Time to first arrival by {by}"),
-            "table": group_table(view)}  # fmt: skip
+                  groups=groups, charts=groups.charts if groups else {})  # fmt: skip
 
 
 @router.get("/incidents/{ref}")
@@ -128,15 +116,11 @@ async def link_decision(request: Request, ref: str, action: str) -> Response:
 @router.get("/clips/{clip_id}")
 def clip(request: Request, clip_id: int) -> Response:
     user = signed_in(request, "catalogue")
-    from bwv.services.catalogue import clip_detail
     from compliance.policy import load_policy
 
-    webviews.require_clip(_engine(request), clip_id)
     threshold = load_policy(None).child_probability_threshold
-    detail = clip_detail(str(clip_id), engine=_engine(request), actor=user.name,
-                         threshold=threshold)  # fmt: skip
-    extras = webviews.clip_extras(_engine(request), clip_id)
-    return render(request, "clip.html", clip_id=clip_id, detail=detail, **extras)
+    page = webviews.clip_page(_engine(request), clip_id, actor=user.name, threshold=threshold)
+    return render(request, "clip.html", clip_id=clip_id, detail=page.detail, **page.extras)
 
 
 @router.get("/clips/{clip_id}/media")

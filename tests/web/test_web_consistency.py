@@ -87,3 +87,32 @@ def test_groups_are_paged_and_a_bad_grouping_is_a_clear_400(site: Site) -> None:
     assert "<script>" not in bad.text and "Traceback" not in bad.text
     trainer, _ = client_for(site, "trainer")
     assert trainer.get("/incidents?by=team").status_code == 403
+
+
+def test_the_view_honours_the_date_filters_like_the_cli_period(site: Site, tmp_path: Path) -> None:
+    client, _ = client_for(site, "inspector")
+    page = client.get("/incidents?by=team&since=2024-03-01&until=2024-04-01")
+    assert page.status_code == 200
+    section = _section(page.text)
+    cli = CliRunner().invoke(main, ["--db", str(tmp_path / "bwv.db"), "report", "--by", "team",
+                                    "--format", "json", "--since", "2024-03-01T00:00:00Z",
+                                    "--until", "2024-04-01T00:00:00Z"])  # fmt: skip
+    groups = json.loads(cli.stdout)["groups"]
+    assert sum(g["incidents"] for g in groups) == 9  # n % 6 == 2 (2, 8 ... 50): March
+    for g in groups:
+        row = section.split(f"<td>{g['group']}</td>")[1].split("</tr>")[0]
+        cells = [c.split("</td>")[0] for c in row.split("<td class='num'>")[1:]]
+        assert cells[0] == str(g["incidents"])
+    everyone = _section(client.get("/incidents?by=team").text)
+    assert everyone != section  # the same grouping over every incident differs
+    assert "from 2024-03-01" in section and 'name="since" value="2024-03-01"' in page.text
+    month = _section(client.get("/incidents?by=team&month=2024-03").text)
+    assert month.split("<table")[1] == section.split("<table")[1]  # the same incidents
+
+
+def test_paging_links_keep_the_filters(site: Site) -> None:
+    client, _ = client_for(site, "inspector")
+    page = client.get("/incidents?by=officer&since=2024-01-01&type=burglary&page=1").text
+    assert "?since=2024-01-01&amp;by=officer&amp;gpage=2" in page
+    listed = client.get("/incidents?team=Team+1").text
+    assert "next" not in listed.split('id="incidents"')[1] or "team=Team+1&amp;page=2" in listed

@@ -193,6 +193,37 @@ def test_the_review_decision_changes_the_incident_verdict(site: Site) -> None:
     assert event.actor == "inspector" and json.loads(event.details)["start_s"] == 6.0
 
 
+def _facts(page: str) -> str:
+    """An incident page from its heading to the child record (which carries the time)."""
+    return page.split("<h1>")[1].split('id="child-record-heading"')[0]
+
+
+def test_the_incident_page_from_the_judged_list_is_never_stale(site: Site) -> None:
+    from bwv.services import webviews
+    from compliance.policy import load_policy
+
+    def judged() -> bool:
+        return webviews._fresh(site.engine, load_policy(None)) is not None
+
+    client, token = client_for(site, "inspector")  # its home, the queue, judges every incident
+    assert judged()
+    kept = client.get("/incidents/INC-1").text  # the verdict judged with the list
+    webviews._cache.clear()
+    alone = client.get("/incidents/INC-1").text  # nothing judged: the incident on its own
+    assert not judged()
+    assert _facts(kept) == _facts(alone) and 'id="verdict">needs_review' in kept
+    assert "CHILD_VOICE_NOT_DETECTED" in kept  # with its candidate segments attached:
+    assert "&#39;candidates&#39;: [{&#39;clip_id&#39;: 1, &#39;start_s&#39;: 6.0" in kept
+    client.get("/incidents")
+    form = {"decision": "heard", "start_s": "6", "end_s": "9", "reason": "girl speaks"}
+    answer = client.post(f"/clips/{site.clip_id}/review", data={**form, "csrf_token": token})
+    assert answer.status_code == 303 and not judged()  # the review changed the catalogue
+    after = client.get("/incidents/INC-1").text
+    assert 'id="verdict">compliant' in after and not judged()  # judged alone, not waiting
+    client.get("/incidents")
+    assert judged() and _facts(client.get("/incidents/INC-1").text) == _facts(after)
+
+
 def test_bad_review_input_is_a_clear_400_and_nothing_changes(site: Site) -> None:
     client, token = client_for(site, "inspector")
     for form in (
@@ -275,3 +306,26 @@ def test_session_cookie_is_httponly_and_samesite(site: Site) -> None:
     logout = client.post("/logout", data={"csrf_token": csrf_of(client.get("/queue").text)})
     assert logout.status_code == 303
     assert client.get("/queue").status_code == 303
+
+
+def test_kept_verdicts_frozen_out_of_the_collector_stay_right_when_judged_again(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+
+    from bwv.services import webviews
+
+    monkeypatch.setattr(webviews, "FREEZE_FROM", 1)  # this small catalogue counts as large
+    gc.unfreeze()
+    try:
+        client, token = client_for(site, "inspector")  # the queue judges and freezes
+        assert gc.get_freeze_count() > 0
+        assert 'id="verdict">needs_review' in client.get("/incidents/INC-1").text
+        form = {"decision": "heard", "start_s": "6", "end_s": "9", "reason": "girl speaks"}
+        client.post(f"/clips/{site.clip_id}/review", data={**form, "csrf_token": token})
+        gc.unfreeze()  # judging again freezes anew
+        assert "INC-1" in client.get("/incidents?verdict=compliant").text.split("<tbody>")[1]
+        assert gc.get_freeze_count() > 0
+        assert 'id="verdict">compliant' in client.get("/incidents/INC-1").text
+    finally:
+        gc.unfreeze()
