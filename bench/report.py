@@ -10,6 +10,11 @@ implementation would do) is measured on a sample in the same run and extrapolate
 
     .venv/bin/python bench/report.py                 # full size
     .venv/bin/python bench/report.py --scale 0.1     # a quick look
+    .venv/bin/python bench/report.py --postgres postgresql://bwv@HOST:5432/EMPTY_DB
+
+With `--postgres`, the same steps run again on that (empty) PostgreSQL database and are
+printed beside the SQLite figures, with the rows and bytes (table plus indexes) each
+table takes there: the measured sizes that docs/scale.md scales to a force.
 """
 
 from __future__ import annotations
@@ -70,7 +75,10 @@ def main() -> None:
     )
     folder = Path(tempfile.mkdtemp(prefix="bwv-bench-"))
     try:
-        run(folder, sizes, random.Random(args.seed))
+        if not args.skip_sqlite:
+            run(folder, sizes, random.Random(args.seed))
+        if args.postgres:
+            run(folder, sizes, random.Random(args.seed), url=args.postgres)
     finally:
         if not args.keep:
             shutil.rmtree(folder, ignore_errors=True)
@@ -83,13 +91,16 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--scale", type=float, default=1.0, help="1.0 = 100k incidents")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="Keep the temporary catalogue.")
+    parser.add_argument("--postgres", metavar="URL", help="Also run on this empty database.")
+    parser.add_argument("--skip-sqlite", action="store_true", help="Only the PostgreSQL run.")
     return parser.parse_args()
 
 
-def run(folder: Path, sizes: Sizes, rng: random.Random) -> None:
-    database = folder / "bench.db"
-    engine = get_engine(database_url(str(database)))
-    print(f"cores: {os.cpu_count()}  catalogue: {database}")
+def run(folder: Path, sizes: Sizes, rng: random.Random, url: str | None = None) -> None:
+    database = url or str(folder / "bench.db")
+    engine = get_engine(database_url(database))
+    shown = engine.url.render_as_string(hide_password=True)
+    print(f"\n== {engine.dialect.name} ==  cores: {os.cpu_count()}  catalogue: {shown}")
     print(_machine_note())
     seconds = _timed(lambda: generate(engine, sizes, rng))
     print(f"generated {sizes.incidents:,} incidents, {sizes.clips:,} clips, "
@@ -106,7 +117,27 @@ def run(folder: Path, sizes: Sizes, rng: random.Random) -> None:
     naive_link = naive_linking(engine, sizes, sample=2_000)
     naive_report = naive_reporting(engine, sizes, sample=2_000)
     _print(results, naive_link, naive_report)
+    if engine.dialect.name == "postgresql":
+        _print_sizes(engine)
     print(_machine_note())
+
+
+def _print_sizes(engine: Engine) -> None:
+    """Rows and bytes (table, TOAST and indexes) per table, and per clip in all."""
+    query = text(
+        "SELECT c.relname, c.reltuples::bigint, pg_total_relation_size(c.oid), "
+        "pg_indexes_size(c.oid) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relkind = 'r' AND n.nspname = 'public' ORDER BY 3 DESC"
+    )
+    with engine.connect() as connection:
+        connection.execute(text("ANALYZE"))
+        rows = connection.execute(query).all()
+        clips = connection.execute(text("SELECT count(*) FROM clip")).scalar_one()
+    print(f"\n{'table':<30} {'rows':>10} {'total MB':>9} {'index MB':>9}")
+    for name, count, total, indexes in rows:
+        print(f"{name:<30} {count:>10,} {total / 1e6:>9.1f} {indexes / 1e6:>9.1f}")
+    whole = sum(r[2] for r in rows)
+    print(f"all tables: {whole / 1e6:.1f} MB, {whole / max(clips, 1):,.0f} bytes per clip")
 
 
 def _machine_note() -> str:
@@ -179,7 +210,7 @@ def _one_process(engine: Engine) -> None:
 CLI_OPTIONS = {"--json": ["--format", "json"], "--team": ["--by", "team"]}
 
 
-def _cli(database: Path, folder: Path, form: str) -> None:
+def _cli(database: str, folder: Path, form: str) -> None:
     command = [_bwv(), "--db", str(database), "--actor", "bench", "report", *CLI_OPTIONS[form]]
     command += ["--output", str(folder / "cli-report.out")]
     finished = subprocess.run(command, capture_output=True, text=True, check=False)

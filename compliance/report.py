@@ -18,7 +18,7 @@ import orjson
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from bwv.core.db import read_scope, session_scope
+from bwv.core.db import read_scope, session_scope, shared_snapshot
 from bwv.core.errors import NotFound
 from bwv.core.models import Incident, utc_now
 from bwv.core.timeutil import checked_zone, iso_z
@@ -102,9 +102,10 @@ def build_report(
             recompute_links(session, policy=policy)
     encode = encode_incident if keep == "json" else None
     judging = Judging(policy, keep == "verdicts", encode, ENTRY_SEPARATOR, groupings)
-    judged = judge_period(engine, judging, period)
-    with read_scope(engine) as session:
-        officers = load_officers(session)
+    with shared_snapshot(engine):  # every part reads one instant, ingest running or not
+        judged = judge_period(engine, judging, period)
+        with read_scope(engine) as session:
+            officers = load_officers(session)
     report = Report(
         generated_at=utc_now(),
         policy=policy,

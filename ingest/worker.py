@@ -9,6 +9,7 @@ and re-running the batch picks up exactly what is missing.
 from __future__ import annotations
 
 import os
+import socket
 import stat
 import time
 from collections.abc import Callable, Iterator
@@ -21,7 +22,7 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 from bwv.core.db import session_scope
-from bwv.core.errors import BwvError
+from bwv.core.errors import BwvError, CatalogueBusy
 from bwv.core.models import Clip
 from bwv.core.store import file_kind, sha256_file
 from ingest.config import MEDIA_EXTENSIONS, IngestConfig, load_config
@@ -266,6 +267,14 @@ def _init_worker(
     _KNOWN = known
 
 
+def work_queued(path: Path) -> FileResult | Skipped:
+    """`_work` for a job of the ingest queue, run on whichever machine took it: a path
+    that is not there (the shared mount is missing or different) fails, saying where."""
+    if not os.path.lexists(path):
+        return _unreadable(path, f"file not found on {socket.gethostname()}")
+    return _work(path)
+
+
 def _work(path: Path) -> FileResult | Skipped:
     """One file's result; whatever the file brings, an exception never leaves this."""
     try:
@@ -311,7 +320,7 @@ def _record(
     if outcome.retry:
         summary.unfinished.append((shown, outcome.failure or "not finished"))
         return
-    clip_id, outcome = _store_safely(outcome, engine=engine, actor=actor, retry=retry)
+    clip_id, outcome = store_safely(outcome, engine=engine, actor=actor, retry=retry)
     if clip_id is None:
         summary.skipped += 1
         return
@@ -325,14 +334,18 @@ def _record(
         summary.footage_seconds += (outcome.media.duration_s or 0.0) if outcome.media else 0.0
 
 
-def _store_safely(
+def store_safely(
     outcome: FileResult, *, engine: Engine, actor: str, retry: bool
 ) -> tuple[int | None, FileResult]:
     """Stores `outcome`; if something it carries cannot be written, stores the file as
     failed with only its path and hash, so that one file can never stop the batch. A
-    catalogue that cannot take even that is a real database problem, raised as such."""
+    catalogue that cannot take even that is a real database problem, raised as such, and
+    so is a database that is busy or away for a moment (`CatalogueBusy`): nothing is
+    wrong with the file, and recording it as failed would be false."""
     try:
         return store_result(outcome, engine=engine, actor=actor, retry_failed=retry), outcome
+    except CatalogueBusy:
+        raise
     except Exception as exc:
         reason = f"could not be catalogued: {type(exc).__name__}: {exc}"
         reason = reason.encode("utf-8", "backslashreplace").decode("utf-8")

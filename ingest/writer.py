@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from bwv.core.audit import record
-from bwv.core.db import session_scope
+from bwv.core.db import advisory_lock, session_scope
 from bwv.core.models import Clip, ClipField, Derivative, SpeechRegion, TranscriptSegment
 from ingest.pipeline import FileResult
 from ingest.provenance import path_text
@@ -33,6 +33,9 @@ def store_result(
     names the earlier failure.
     """
     with session_scope(engine) as session:
+        # Two workers (PostgreSQL) with the same content take turns here, so the second
+        # finds the first's clip instead of failing on the unique hash.
+        advisory_lock(session, f"clip {result.sha256}")
         existing = session.exec(select(Clip).where(Clip.sha256 == result.sha256)).first()
         if existing and not (retry_failed and existing.status == "failed"):
             return None

@@ -29,9 +29,21 @@ _serial = itertools.count(1)
 _EMPTY: list[Path] = []  # one catalogue migrated by the real migrations, per test session
 
 
+# Test folders whose catalogue is a PostgreSQL database (the `engine` fixture's
+# postgresql parameter): the folder's catalogue is that database, not `bwv.db`.
+POSTGRES_URLS: dict[Path, str] = {}
+
+
+def catalogue_arg(tmp_path: Path) -> str:
+    """What `--db` names for the catalogue of `tmp_path`: its file or its database URL."""
+    return POSTGRES_URLS.get(tmp_path) or str(tmp_path / "bwv.db")
+
+
 def make_engine(tmp_path: Path) -> Engine:
     """The catalogue at `tmp_path/bwv.db`; a new one is a copy of an empty catalogue the
     migrations built once this session (running them per test cost 0.1 s each)."""
+    if tmp_path in POSTGRES_URLS:
+        return get_engine(POSTGRES_URLS[tmp_path])
     target = tmp_path / "bwv.db"
     if not target.exists():
         with sqlite3.connect(_empty_catalogue()) as source, sqlite3.connect(target) as copy:

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine
 
 from bwv.cli import main
+
+if TYPE_CHECKING:
+    from postgres_helpers import Cluster
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "sample_media"
@@ -47,12 +52,57 @@ def _hermetic_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-@pytest.fixture
-def engine(tmp_path: Path) -> Engine:
-    """A fresh, migrated SQLite catalogue in the test's own folder."""
-    from compliance_helpers import make_engine
+BACKENDS = ("sqlite", "postgresql")
 
-    return make_engine(tmp_path)
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Cluster]:
+    """A throw-away PostgreSQL cluster for the whole session (skips where absent)."""
+    from postgres_helpers import WHAT, can_run_postgres, start_cluster
+
+    needs(can_run_postgres(), WHAT)
+    cluster = start_cluster()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres: Cluster) -> str:
+    """The name of a database the real migrations built once; tests copy it."""
+    from bwv.core.db import get_engine
+
+    url = postgres.new_database()
+    get_engine(url).dispose()
+    return url.rsplit("/", 1)[1]
+
+
+@pytest.fixture
+def postgres_url(postgres: Cluster, postgres_template: str) -> Iterator[str]:
+    """A fresh, migrated PostgreSQL catalogue of the test's own, dropped at the end."""
+    from bwv.core.db import get_engine
+
+    url = postgres.new_database(template=postgres_template)
+    try:
+        yield url
+    finally:
+        get_engine(url).dispose()
+        postgres.drop_database(url)
+
+
+@pytest.fixture(params=BACKENDS)
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A fresh, migrated catalogue in the test's own folder: SQLite, and PostgreSQL where
+    it is installed (`compliance_helpers.catalogue_arg` names it for `--db`)."""
+    from compliance_helpers import POSTGRES_URLS, make_engine
+
+    if request.param == "postgresql":
+        POSTGRES_URLS[tmp_path] = request.getfixturevalue("postgres_url")
+    try:
+        yield make_engine(tmp_path)
+    finally:
+        POSTGRES_URLS.pop(tmp_path, None)
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,7 @@ import click
 
 from bwv.cli import compliance as cli_compliance
 from bwv.cli import custody as cli_custody
+from bwv.cli import queue as cli_queue
 from bwv.cli import redact as cli_redact
 from bwv.cli import voice as cli_voice
 from bwv.cli import web as cli_web
@@ -102,33 +103,52 @@ def _end_quickly() -> None:
     is_flag=True,
     help="Process clips recorded as failed again (they keep their ids).",
 )
+@click.option(
+    "--queue",
+    "queue",
+    is_flag=True,
+    help="Only enqueue one job per file for `bwv worker` (PostgreSQL catalogue).",
+)
 @pass_app
-def ingest(app: AppContext, paths: tuple[Path, ...], **options: Any) -> None:
+def ingest(app: AppContext, paths: tuple[Path, ...], queue: bool, **options: Any) -> None:
     """Catalogue body-worn video files and folders (walked recursively)."""
     from bwv.cli.output import print_ingest_summary
     from bwv.cli.progress import IngestProgress
     from bwv.services.ingesting import ingest as ingest_files
     from ingest.worker import IngestOptions
 
+    ingest_options = IngestOptions(
+        workers=options["workers"],
+        model=options["model"],
+        language=options["language"],
+        transcribe=not options["no_transcribe"],
+        child_voice=not options["no_child_voice"],
+        store=options["store"],
+        follow_symlinks=options["follow_symlinks"],
+        retry_failed=options["retry_failed"],
+    )
+    if queue:
+        _enqueue(app, list(paths), ingest_options)
+        return
     with IngestProgress(enabled=True) as progress:
         summary = ingest_files(
             list(paths),
             engine=app.engine,
             actor=app.actor,
-            options=IngestOptions(
-                workers=options["workers"],
-                model=options["model"],
-                language=options["language"],
-                transcribe=not options["no_transcribe"],
-                child_voice=not options["no_child_voice"],
-                store=options["store"],
-                follow_symlinks=options["follow_symlinks"],
-                retry_failed=options["retry_failed"],
-            ),
+            options=ingest_options,
             on_progress=progress,
         )
     print_ingest_summary(summary)
     raise SystemExit(0 if summary.complete else 1)
+
+
+def _enqueue(app: AppContext, paths: list[Path], options: Any) -> None:
+    from bwv.cli.queue import print_enqueue_summary
+    from bwv.services.queue import enqueue
+
+    summary = enqueue(paths, engine=app.engine, actor=app.actor, options=options)
+    print_enqueue_summary(summary)
+    raise SystemExit(1 if summary.rejected else 0)
 
 
 @main.command()
@@ -222,6 +242,6 @@ def transcript(app: AppContext, clip: str, fmt: str, policy_path: Path | None) -
     )
 
 
-for _module in (cli_compliance, cli_voice, cli_custody, cli_web, cli_redact):
+for _module in (cli_compliance, cli_voice, cli_custody, cli_web, cli_redact, cli_queue):
     for _command in _module.COMMANDS:
         main.add_command(_command)

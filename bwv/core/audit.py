@@ -3,8 +3,9 @@
 Each event stores the SHA-256 of its canonical content together with the previous
 event's hash, so altering, deleting or reordering any event breaks the chain at that
 point. Events are written inside the caller's transaction: the action and its record
-commit or roll back together. On SQLite `BEGIN IMMEDIATE` serialises writers, so two
-processes can never chain onto the same predecessor.
+commit or roll back together. On SQLite `BEGIN IMMEDIATE` serialises writers; on
+PostgreSQL an advisory lock held to the end of the transaction does, so two processes
+(or two machines) can never chain onto the same predecessor.
 
 An action that changes nothing but must be logged (a page view, a playback) has no
 transaction of its own to join: `record_committed` appends its event and returns only
@@ -27,11 +28,12 @@ from typing import Any
 from sqlalchemy import Engine, Table, insert
 from sqlmodel import Session, select
 
-from bwv.core.db import write_connection
+from bwv.core.db import advisory_lock, write_connection
 from bwv.core.errors import CatalogueError
 from bwv.core.models import AuditEvent, utc_now
 
 GENESIS = "0" * 64
+CHAIN_LOCK = "bwv audit chain"  # every writer of the chain takes it (PostgreSQL)
 _HASHED = ("id", "occurred_at", "actor", "action", "object_ids", "outcome", "details", "prev_hash")
 
 
@@ -77,6 +79,7 @@ def record(
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Appends one event to the chain inside the caller's transaction."""
+    advisory_lock(session, CHAIN_LOCK)
     last_id, last_hash = _last(session)
     event = AuditEvent(**_chained(last_id, last_hash, _Wanted(actor, action, object_ids,
                                                               outcome, details)))  # fmt: skip
@@ -162,6 +165,7 @@ def _write_waiting(engine: Engine) -> None:
         batch = _waiting.pop(id(engine), [])
     try:
         with write_connection(engine) as connection:
+            advisory_lock(connection, CHAIN_LOCK)
             found = connection.execute(_LAST).first()
             last_id, last_hash = (found[0] or 0, found[1]) if found else (0, GENESIS)
             rows = []

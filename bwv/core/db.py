@@ -1,9 +1,12 @@
 """The one engine and the session boundary for the catalogue.
 
-SQLite is the default (a single evidence-unit file); any SQLAlchemy URL works, so the
-schema stays portable to PostgreSQL. On SQLite every transaction starts with
-`BEGIN IMMEDIATE` so that parallel ingest workers queue on the busy timeout instead of
-failing with "database is locked" when a reader upgrades to a writer.
+SQLite is the default (a single evidence-unit file); PostgreSQL (`postgresql://...`,
+driven by psycopg 3) is the catalogue a force shares between ingest workers on many
+machines. On SQLite every transaction starts with `BEGIN IMMEDIATE` so that parallel
+ingest workers queue on the busy timeout instead of failing with "database is locked"
+when a reader upgrades to a writer. On PostgreSQL a read is one REPEATABLE READ
+snapshot, and a report's parallel parts can share one exported snapshot, so what they
+read together is one instant of the catalogue however many workers write meanwhile.
 
 A database bwv did not make is never changed: one that holds other tables and no bwv
 schema revision (another application's file given by mistake), or one at a revision
@@ -19,7 +22,7 @@ import sqlite3
 import threading
 import weakref
 from collections.abc import Iterator
-from contextlib import closing, contextmanager, nullcontext
+from contextlib import closing, contextmanager, nullcontext, suppress
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -28,11 +31,11 @@ from sqlalchemy import Connection, Engine, create_engine, event, inspect, make_u
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlmodel import Session
 
-from bwv.core.errors import CatalogueError
+from bwv.core.errors import CatalogueBusy, CatalogueError
 
 DEFAULT_DB = "bwv.db"
 BUSY_TIMEOUT_MS = 120_000
-HEAD_REVISION = "0010"
+HEAD_REVISION = "0011"
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_WAL_HEADER = b"\x02\x02"  # bytes 18-19 of a SQLite file in WAL mode
 
@@ -41,7 +44,7 @@ def database_url(db: str | None = None) -> str:
     """Turns `--db`, `BWV_DATABASE_URL` or the default `./bwv.db` into a SQLAlchemy URL."""
     value = db or os.environ.get("BWV_DATABASE_URL") or DEFAULT_DB
     if "://" in value:
-        return value
+        return _with_driver(value)
     path = Path(value).expanduser().resolve()
     if not path.parent.is_dir():
         raise CatalogueError(
@@ -50,6 +53,21 @@ def database_url(db: str | None = None) -> str:
     if path.is_dir():
         raise CatalogueError(f"cannot open catalogue {value}: it is a folder")
     return f"sqlite:///{path}"
+
+
+# The PostgreSQL driver bwv ships; plain `postgresql://` (libpq's own spelling) means it too.
+_POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+def _with_driver(url: str) -> str:
+    for scheme in _POSTGRES_SCHEMES:
+        if url.startswith(scheme):
+            return "postgresql+psycopg://" + url.removeprefix(scheme)
+    return url
+
+
+def is_postgres(engine: Engine) -> bool:
+    return engine.dialect.name == "postgresql"
 
 
 def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -80,7 +98,7 @@ def get_engine(url: str) -> Engine:
     """The process's engine for `url`, migrated to the current schema."""
     try:
         _check_sqlite_file(url)
-        engine = create_engine(url)
+        engine = _create(url)
         _ENGINES.append(engine)
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _on_sqlite_connect)
@@ -92,8 +110,31 @@ def get_engine(url: str) -> Engine:
             f"({exc.name or exc})"
         ) from None
     except (SQLAlchemyError, DBAPIError, OSError, sqlite3.Error, ValueError) as exc:
-        raise CatalogueError(f"cannot open catalogue {_redacted(url)}: {_reason(exc)}") from exc
+        raise CatalogueError(_open_failure(url, exc)) from exc
     return engine
+
+
+def _create(url: str) -> Engine:
+    if make_url(url).get_backend_name() != "postgresql":
+        return create_engine(url)
+    # A restarted server leaves dead connections in the pool: each is tested before use.
+    # The connect timeout makes an unreachable host one quick line, not a long hang.
+    return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+
+
+def _open_failure(url: str, exc: BaseException) -> str:
+    """One line; for a server, which host and port could not be used and why."""
+    if not isinstance(exc, DBAPIError):  # not the server's answer: a bad URL, a bad file
+        return f"cannot open catalogue {_redacted(url)}: {_reason(exc)}"
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        return f"cannot open catalogue {_redacted(url)}: {_reason(exc)}"
+    host = parsed.host or parsed.query.get("host") or "local socket"
+    where = f"{host}:{parsed.port or 5432}"
+    reason = _reason(exc).removeprefix("connection failed: ")
+    if "password" in reason or "authentication" in reason:
+        return f"PostgreSQL at {where} refused user {parsed.username!r}: {reason}"
+    return f"cannot reach PostgreSQL at {where}: {reason}"
 
 
 def _check_sqlite_file(url: str) -> None:
@@ -200,10 +241,11 @@ def session_scope(engine: Engine) -> Iterator[Session]:
             yield session
             session.commit()
         except SQLAlchemyError as exc:
-            session.rollback()
-            raise CatalogueError(f"catalogue write failed: {_reason(exc)}") from exc
+            _rollback(session)
+            kind = CatalogueBusy if transient(exc) else CatalogueError
+            raise kind(f"catalogue write failed: {_reason(exc)}") from exc
         except BaseException:
-            session.rollback()
+            _rollback(session)
             raise
         finally:
             session.close()
@@ -216,7 +258,10 @@ def _read_only(engine: Engine) -> Engine:
     """The engine whose transactions start as readers (made once per engine, not per read)."""
     found = _READ_ONLY_ENGINES.get(engine)
     if found is None:
-        found = _READ_ONLY_ENGINES[engine] = engine.execution_options(**{READ_ONLY: True})
+        options: dict[str, Any] = {READ_ONLY: True}
+        if is_postgres(engine):
+            options |= {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+        found = _READ_ONLY_ENGINES[engine] = engine.execution_options(**options)
     return found
 
 
@@ -230,19 +275,27 @@ def write_connection(engine: Engine) -> Iterator[Connection]:
             with engine.begin() as connection:
                 yield connection
         except SQLAlchemyError as exc:
-            raise CatalogueError(f"catalogue write failed: {_reason(exc)}") from exc
+            kind = CatalogueBusy if transient(exc) else CatalogueError
+            raise kind(f"catalogue write failed: {_reason(exc)}") from exc
 
 
 @contextmanager
 def read_scope(engine: Engine) -> Iterator[Session]:
-    """One read-only transaction: a consistent snapshot that holds no write lock."""
+    """One read-only transaction: a consistent snapshot that holds no write lock.
+
+    On PostgreSQL inside `shared_snapshot`, the transaction adopts that snapshot, so
+    the parts of one report read the same instant even in other processes.
+    """
     session = Session(_read_only(engine), expire_on_commit=False)
     try:
+        if is_postgres(engine) and _SNAPSHOT:
+            session.connection().exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{_SNAPSHOT[0]}'")
         yield session
     except SQLAlchemyError as exc:
-        raise CatalogueError(f"catalogue read failed: {_reason(exc)}") from exc
+        kind = CatalogueBusy if transient(exc) else CatalogueError
+        raise kind(f"catalogue read failed: {_reason(exc)}") from exc
     finally:
-        session.rollback()
+        _rollback(session)
         session.close()
 
 
@@ -254,7 +307,74 @@ def read_connection(engine: Engine) -> Iterator[Connection]:
         with _read_only(engine).connect() as connection:  # rolled back when closed
             yield connection
     except SQLAlchemyError as exc:
-        raise CatalogueError(f"catalogue read failed: {_reason(exc)}") from exc
+        kind = CatalogueBusy if transient(exc) else CatalogueError
+        raise kind(f"catalogue read failed: {_reason(exc)}") from exc
+
+
+def _rollback(session: Session) -> None:
+    # On a connection the server dropped, rolling back fails too; the error that
+    # brought us here is the one to report, and the pool discards the connection.
+    with suppress(SQLAlchemyError):
+        session.rollback()
+
+
+# SQLSTATE classes worth another try: connection exceptions (08), transaction rollback
+# (40: serialization failure, deadlock) and operator intervention (57P: shutdown, restart).
+_TRANSIENT_STATES = ("08", "40", "57P")
+
+
+def transient(exc: BaseException) -> bool:
+    """True for a database error that may succeed if the transaction is run again."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    original = getattr(exc, "orig", None)
+    state = getattr(original, "sqlstate", None) or ""
+    if state.startswith(_TRANSIENT_STATES):
+        return True
+    # psycopg's OperationalError without a state: the link to the server broke mid-way.
+    if type(original).__module__.startswith("psycopg") and type(original).__name__ in (
+        "OperationalError",
+        "InterfaceError",
+    ):
+        return True
+    return "database is locked" in str(exc) or "server closed the connection" in str(exc)
+
+
+# The exported snapshot of the `shared_snapshot` in force in this process (inherited by
+# forked workers); empty when none is.
+_SNAPSHOT: list[str] = []
+
+
+@contextmanager
+def shared_snapshot(engine: Engine) -> Iterator[None]:
+    """Every `read_scope` inside reads one instant of the catalogue (PostgreSQL).
+
+    The snapshot is exported by a transaction held open for the whole block; readers in
+    this process or its forked workers adopt it. On SQLite this does nothing: its
+    readers are not shared a snapshot, and its ingest has one writer at a time.
+    """
+    if not is_postgres(engine) or _SNAPSHOT:
+        yield
+        return
+    with read_scope(engine) as holder:
+        _SNAPSHOT.append(
+            holder.connection().exec_driver_sql("SELECT pg_export_snapshot()").scalar_one()
+        )
+        try:
+            yield
+        finally:
+            _SNAPSHOT.clear()
+
+
+def advisory_lock(session: Session | Connection, name: str) -> None:
+    """Waits for, then holds until the transaction ends, the lock called `name`.
+
+    PostgreSQL lets writers run side by side; this makes the ones that take the same
+    lock queue instead. SQLite's writers already queue (`BEGIN IMMEDIATE`): a no-op.
+    """
+    bind = session.get_bind() if isinstance(session, Session) else session
+    if bind.dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": name})
 
 
 def _reason(exc: BaseException) -> str:

@@ -15,6 +15,12 @@ class CatalogueError(BwvError):
     """The catalogue database cannot be opened, read or written."""
 
 
+class CatalogueBusy(CatalogueError):
+    """The database could not do it now but may in a moment: the connection was lost,
+    the server restarted, or a concurrent writer won (serialization failure, deadlock).
+    The queue retries these with backoff; nothing of the transaction was kept."""
+
+
 class ImportRejected(BwvError):
     """An import file has bad rows; nothing from it was written."""
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, LargeBinary, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import BigInteger, DateTime, LargeBinary, Text, TypeDecorator, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -46,7 +46,7 @@ class Clip(SQLModel, table=True):
     sha256: str = Field(index=True, unique=True, max_length=64)
     path: str
     file_name: str
-    size_bytes: int
+    size_bytes: int = Field(sa_type=BigInteger)  # 64-bit: recordings pass 2 GiB
     status: str = Field(index=True, max_length=16)  # ingested | failed
     failure_reason: str | None = None
     ingested_at: datetime = _time(default_factory=utc_now)

@@ -7,12 +7,13 @@ JSON contract of `bwv clips/show/search`) and records that the data was consulte
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, column, func, literal_column, table
+from sqlalchemy import Engine, bindparam, column, func, literal_column, table, text
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -230,11 +231,14 @@ def search_transcripts(
     child_only: bool = False,
     limit: int = 50,
 ) -> list[SearchHit]:
-    """Full-text search (SQLite FTS5, ranked; elsewhere a case-insensitive match)."""
+    """Full-text search, ranked: SQLite FTS5 or PostgreSQL's `tsvector` index (the same
+    words match: every word given, stemmed); elsewhere a case-insensitive match."""
     child = threshold if child_only else None
     with session_scope(engine) as session:
         if engine.dialect.name == "sqlite":
             hits = _fts_hits(session, query_text, child, limit)
+        elif engine.dialect.name == "postgresql":
+            hits = _tsvector_hits(session, query_text, child, limit)
         else:
             hits = _like_hits(session, query_text, child, limit)
         record(
@@ -276,10 +280,96 @@ def _fts_hits(
 
 def fts_query(query_text: str) -> str:
     """Each word as a quoted FTS5 term, so user punctuation can never be FTS syntax."""
-    words = [w.replace('"', '""') for w in query_text.split()]
+    words = [w.replace('"', '""') for w in _search_words(query_text)]
+    return " ".join(f'"{w}"' for w in words)
+
+
+# Revision 0011's text search configuration: English stems, no stop words (as FTS5).
+_CONFIG: Any = literal_column("'bwv_search'::regconfig")
+_VECTOR: Any = literal_column("transcriptsegment.search_vector")
+_TOKENS: Any = literal_column("transcriptsegment.search_tokens")
+# FTS5's snippet: the match in brackets, about a dozen words around it.
+_HEADLINE = "StartSel=[, StopSel=], MaxWords=12, MinWords=5, MaxFragments=1, FragmentDelimiter=…"
+BM25_K1, BM25_B = 1.2, 0.75  # FTS5's bm25() constants
+_UNNESTED: Any = func.unnest(_VECTOR).table_valued("lexeme", "positions", "weights").alias("u")
+
+
+def _tsvector_hits(
+    session: Session, query_text: str, child: float | None, limit: int
+) -> list[SearchHit]:
+    """The FTS5 rules on PostgreSQL: each word a phrase (as `fts_query` quotes it), all
+    required, a word without letters or digits ignored; ranked by FTS5's BM25, then clip
+    and time."""
+    words = _lexemes(session, _search_words(query_text))
+    if not words:
+        return []
+    wanted: Any = func.phraseto_tsquery(_CONFIG, words[0][0])
+    for word, _lexeme in words[1:]:
+        wanted = wanted.op("&&")(func.phraseto_tsquery(_CONFIG, word))
+    s, c = TranscriptSegment.__table__.c, Clip.__table__.c  # type: ignore[attr-defined]
+    query = (
+        sa_select(
+            s.clip_id, c.file_name, s.start_s, s.end_s,
+            func.ts_headline(_CONFIG, s.text, wanted, _HEADLINE), decision_sql(s),
+        )
+        .select_from(TranscriptSegment.__table__.join(Clip.__table__, c.id == s.clip_id))  # type: ignore[attr-defined]
+        .where(_VECTOR.op("@@")(wanted))
+        .order_by(_bm25(session, words).desc(), s.clip_id, s.start_s)
+        .limit(limit)
+    )  # fmt: skip
+    if child is not None:
+        query = query.where(is_child_sql(s, child))
+    return [SearchHit(*row) for row in session.execute(query)]
+
+
+_FIRST_LEXEME = text(
+    "SELECT lexeme FROM unnest(to_tsvector('bwv_search'::regconfig, :word)) "
+    "ORDER BY positions[1] LIMIT 1"
+)
+
+
+def _lexemes(session: Session, words: list[str]) -> list[tuple[str, str]]:
+    """Each word with its first stemmed lexeme (whose count stands for the phrase's);
+    a word with none (punctuation only) is left out, as FTS5 ignores an empty phrase."""
+    found = []
+    for word in words:
+        lexeme = session.execute(_FIRST_LEXEME, {"word": word}).scalar()
+        if lexeme:
+            found.append((word, str(lexeme)))
+    return found
+
+
+def _bm25(session: Session, words: list[tuple[str, str]]) -> Any:
+    """FTS5's score, as an SQL expression: for each word, its inverse document frequency
+    times its saturated frequency in the segment, normalised by the segment's length."""
+    total, average = session.execute(
+        sa_select(func.count(), func.avg(_TOKENS)).select_from(TranscriptSegment.__table__)  # type: ignore[attr-defined]
+    ).one()
+    length = BM25_K1 * (1 - BM25_B + BM25_B * _TOKENS / float(average or 1))
+    score: Any = literal_column("0.0")
+    for word, lexeme in words:
+        found = session.execute(
+            sa_select(func.count())
+            .select_from(TranscriptSegment.__table__)  # type: ignore[attr-defined]
+            .where(_VECTOR.op("@@")(func.phraseto_tsquery(_CONFIG, word)))
+        ).scalar_one()
+        idf = max(math.log((total - found + 0.5) / (found + 0.5)), 1e-6)
+        frequency = func.coalesce(
+            sa_select(func.cardinality(literal_column("u.positions")))
+            .select_from(_UNNESTED)
+            .where(literal_column("u.lexeme") == lexeme)
+            .scalar_subquery(),
+            0,
+        )  # fmt: skip
+        score = score + idf * frequency * (BM25_K1 + 1) / (frequency + length)
+    return score
+
+
+def _search_words(query_text: str) -> list[str]:
+    words = query_text.split()
     if not words:
         raise BwvError("empty search text")
-    return " ".join(f'"{w}"' for w in words)
+    return words
 
 
 def _like_hits(

@@ -124,5 +124,5 @@ def test_server_database_without_its_driver_is_one_clear_line(url: str) -> None:
 def test_malformed_url_is_one_clear_line() -> None:
     result = bwv("postgresql://u@[::1/x", "clips")
     assert result.exit_code == 2, result.output
-    assert result.stderr.startswith("Error: cannot open catalogue postgresql://")
+    assert result.stderr.startswith("Error: cannot open catalogue postgresql")
     assert len(result.stderr.splitlines()) == 1

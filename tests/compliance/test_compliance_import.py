@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from compliance_helpers import add_clip, utc
+from compliance_helpers import add_clip, catalogue_arg, utc
 from sqlalchemy import Engine, func
 from sqlmodel import select
 
@@ -34,7 +34,7 @@ def run(tmp_path: Path, kind: str, name: str, content: str | bytes) -> Result:
         path.write_bytes(content)
     else:
         path.write_text(content, encoding="utf-8")
-    return CliRunner().invoke(main, ["--db", str(tmp_path / "bwv.db"), "import", kind, str(path)])
+    return CliRunner().invoke(main, ["--db", catalogue_arg(tmp_path), "import", kind, str(path)])
 
 
 def count(engine: Engine, model: type) -> int:
@@ -207,7 +207,7 @@ def test_json_array_import_with_line_numbers(tmp_path: Path, engine: Engine) -> 
 
 def test_missing_or_empty_file(tmp_path: Path) -> None:
     result = CliRunner().invoke(
-        main, ["--db", str(tmp_path / "bwv.db"), "import", "officers", str(tmp_path / "nope.csv")]
+        main, ["--db", catalogue_arg(tmp_path), "import", "officers", str(tmp_path / "nope.csv")]
     )
     assert result.exit_code == 2
     assert result.stderr == f"Error: {tmp_path / 'nope.csv'}: file does not exist\n"

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from click.testing import CliRunner
-from compliance_helpers import add_clip, relink, standard_incident
+from compliance_helpers import add_clip, catalogue_arg, relink, standard_incident
 from sqlalchemy import Engine
 
 from bwv.cli import main
@@ -80,7 +80,7 @@ def test_an_older_child_is_heard_through_other_voices_and_stays_needs_review(
 
 def test_the_json_contract_carries_the_new_evidence(engine: Engine, tmp_path: Path) -> None:
     catalogue(engine, ages="")
-    db = str(tmp_path / "bwv.db")
+    db = catalogue_arg(tmp_path)
     result = CliRunner().invoke(main, ["--db", db, "incident", "INC-1", "--json"])
     assert result.exit_code == 0, result.output
     [reason] = json.loads(result.output)["reasons"]
@@ -94,7 +94,7 @@ def test_a_policy_with_a_non_boolean_switch_is_refused(engine: Engine, tmp_path:
     bad = tmp_path / "bad.toml"
     bad.write_text("other_voice_compliant = 1\n")
     result = CliRunner().invoke(
-        main, ["--db", str(tmp_path / "bwv.db"), "report", "--policy", str(bad)]
+        main, ["--db", catalogue_arg(tmp_path), "report", "--policy", str(bad)]
     )
     assert result.exit_code == 2
     assert "other_voice_compliant: must be true or false, not 1" in result.output
@@ -102,7 +102,7 @@ def test_a_policy_with_a_non_boolean_switch_is_refused(engine: Engine, tmp_path:
 
 def test_show_and_transcripts_mark_the_wearer(engine: Engine, tmp_path: Path) -> None:
     clip_id = catalogue(engine, ages="7")
-    db = str(tmp_path / "bwv.db")
+    db = catalogue_arg(tmp_path)
     shown = CliRunner().invoke(main, ["--db", db, "show", str(clip_id)])
     lines = [line for line in shown.output.splitlines() if "words" in line]
     assert "WEARER" in lines[0] and not any("WEARER" in line for line in lines[1:]), lines
@@ -116,7 +116,7 @@ def test_show_and_transcripts_mark_the_wearer(engine: Engine, tmp_path: Path) ->
 
 def test_every_report_format_renders_the_new_evidence(engine: Engine, tmp_path: Path) -> None:
     catalogue(engine, ages="")
-    db = str(tmp_path / "bwv.db")
+    db = catalogue_arg(tmp_path)
     for fmt in ("table", "csv", "json", "html"):
         out = tmp_path / f"report.{fmt}"
         result = CliRunner().invoke(

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from compliance_helpers import catalogue_arg
 from sqlalchemy import Engine
 from sqlmodel import select
 
@@ -27,7 +28,7 @@ def _actor(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def bwv(tmp_path: Path, *args: str) -> Result:
-    return CliRunner().invoke(main, ["--db", str(tmp_path / "bwv.db"), *args])
+    return CliRunner().invoke(main, ["--db", catalogue_arg(tmp_path), *args])
 
 
 def import_incidents(tmp_path: Path, *times: str) -> Result:

@@ -3,7 +3,7 @@
 Twenty people viewing pages at once share one transaction for their audit events. The
 chain must stay whole and in order, every caller must return only once its own event is
 committed, and a failed write must fail every caller in it: no view goes unaudited.
-Real SQLite catalogue, real threads.
+Real SQLite and PostgreSQL catalogues, real threads.
 """
 
 from __future__ import annotations
@@ -79,14 +79,26 @@ def test_views_at_once_each_committed_before_returning_and_chained(engine: Engin
     assert report.ok and report.events == THREADS
 
 
+_REFUSE_ONE_ACTOR = {
+    "sqlite": [
+        "CREATE TRIGGER refuse BEFORE INSERT ON auditevent WHEN NEW.actor = 'refused' "
+        "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN "
+        "RAISE EXCEPTION 'refused by the test'; END $$ LANGUAGE plpgsql",
+        "CREATE TRIGGER refuse BEFORE INSERT ON auditevent FOR EACH ROW "
+        "WHEN (NEW.actor = 'refused') EXECUTE FUNCTION refuse()",
+    ],
+}
+
+
 def test_a_failed_write_fails_every_caller_in_it_and_none_goes_unaudited(
     engine: Engine,
 ) -> None:
     with session_scope(engine) as session:  # the catalogue refuses one actor's events
-        session.execute(text(
-            "CREATE TRIGGER refuse BEFORE INSERT ON auditevent WHEN NEW.actor = 'refused' "
-            "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
-        ))  # fmt: skip
+        for statement in _REFUSE_ONE_ACTOR[engine.dialect.name]:
+            session.execute(text(statement))
     with pytest.raises(CatalogueError, match="audit event was not written"):
         audit.record_committed(engine, actor="refused", action="show", object_ids=["clip:0"])
     assert _events(engine) == []

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from click.testing import CliRunner
-from compliance_helpers import add_clip, relink, standard_incident
+from compliance_helpers import add_clip, catalogue_arg, relink, standard_incident
 from sqlalchemy import Engine
 from sqlmodel import select
 
@@ -30,8 +30,8 @@ def _setup(engine: Engine, child: float) -> int:
     return clip_id
 
 
-def _bwv(db: Path, *args: object, actor: str = "insp.jones") -> object:
-    return CliRunner().invoke(main, ["--db", str(db), "--actor", actor, *map(str, args)])
+def _bwv(db: str, *args: object, actor: str = "insp.jones") -> object:
+    return CliRunner().invoke(main, ["--db", db, "--actor", actor, *map(str, args)])
 
 
 def _verdict(engine: Engine) -> IncidentVerdict:
@@ -39,7 +39,7 @@ def _verdict(engine: Engine) -> IncidentVerdict:
     return next(v for v in report.verdicts if v.incident.incident_ref == "INC-1")
 
 
-def _incident_json(db: Path) -> dict:  # type: ignore[type-arg]
+def _incident_json(db: str) -> dict:  # type: ignore[type-arg]
     result = _bwv(db, "incident", "INC-1", "--json")
     return json.loads(result.output)  # type: ignore[attr-defined]
 
@@ -48,7 +48,7 @@ def test_heard_review_turns_needs_review_compliant_with_who_and_when(
     engine: Engine, tmp_path: Path
 ) -> None:
     clip_id = _setup(engine, child=0.0)
-    db = tmp_path / "bwv.db"
+    db = catalogue_arg(tmp_path)
     assert _verdict(engine).verdict == "needs_review"
     result = _bwv(db, "review", clip_id, "heard", "--start", 5, "--end", 9, "--reason", "girl")
     assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
@@ -67,7 +67,7 @@ def test_heard_review_turns_needs_review_compliant_with_who_and_when(
 def test_not_heard_review_overrides_the_classifier(engine: Engine, tmp_path: Path) -> None:
     clip_id = _setup(engine, child=2.5)
     assert _verdict(engine).verdict == "compliant"
-    result = _bwv(tmp_path / "bwv.db", "review", clip_id, "not_heard", "--reason", "adult only")
+    result = _bwv(catalogue_arg(tmp_path), "review", clip_id, "not_heard", "--reason", "adult only")
     assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
     verdict = _verdict(engine)
     assert verdict.verdict == "needs_review"
@@ -81,7 +81,7 @@ def test_a_new_review_replaces_the_old_and_survives_relinking(
     engine: Engine, tmp_path: Path
 ) -> None:
     clip_id = _setup(engine, child=0.0)
-    db = tmp_path / "bwv.db"
+    db = catalogue_arg(tmp_path)
     _bwv(db, "review", clip_id, "heard", "--start", 1, "--end", 3, "--reason", "first")
     result = _bwv(db, "review", clip_id, "not_heard", "--reason", "listened again")
     assert "replacing heard" in result.output  # type: ignore[attr-defined]
@@ -96,7 +96,7 @@ def test_a_new_review_replaces_the_old_and_survives_relinking(
 
 def test_each_review_is_audited_with_its_actor(engine: Engine, tmp_path: Path) -> None:
     clip_id = _setup(engine, child=0.0)
-    _bwv(tmp_path / "bwv.db", "review", clip_id, "not_heard", "--reason", "r", actor="insp.a")
+    _bwv(catalogue_arg(tmp_path), "review", clip_id, "not_heard", "--reason", "r", actor="insp.a")
     with session_scope(engine) as session:
         events = session.exec(select(AuditEvent).where(AuditEvent.action == "voice_review")).all()
     [event] = events
@@ -107,7 +107,7 @@ def test_each_review_is_audited_with_its_actor(engine: Engine, tmp_path: Path) -
 
 def test_bad_reviews_are_one_error_line_and_store_nothing(engine: Engine, tmp_path: Path) -> None:
     clip_id = _setup(engine, child=0.0)
-    db = tmp_path / "bwv.db"
+    db = catalogue_arg(tmp_path)
     cases = [
         (["heard", "--reason", "x"], "--start SECONDS and --end SECONDS"),
         (["heard", "--start", 9, "--end", 5, "--reason", "x"], "empty or negative"),
@@ -128,7 +128,7 @@ def test_bad_reviews_are_one_error_line_and_store_nothing(engine: Engine, tmp_pa
 
 def test_every_report_format_shows_the_review(engine: Engine, tmp_path: Path) -> None:
     clip_id = _setup(engine, child=0.0)
-    db = tmp_path / "bwv.db"
+    db = catalogue_arg(tmp_path)
     _bwv(db, "review", clip_id, "heard", "--start", 5, "--end", 9, "--reason", "<b>girl</b>")
     table = _bwv(db, "report").output  # type: ignore[attr-defined]
     assert f"REVIEWED_CHILD_VOICE_HEARD(clip {clip_id})" in table

@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 import pytest
 from click.testing import CliRunner
-from compliance_helpers import add_incident
+from compliance_helpers import add_incident, catalogue_arg
 from sqlalchemy import Engine
 from sqlmodel import col, select
 from web_helpers import Site, build_site, client_for
@@ -92,7 +92,7 @@ def test_download_matches_the_cli_record(site: Site, tmp_path: Path) -> None:
     client, token = client_for(site, "inspector")
     form = {"format": "json", "reason": "Referral", "csrf_token": token}
     web = client.post("/incidents/INC-1/child-record", data=form).json()
-    cli = CliRunner().invoke(main, ["--db", str(tmp_path / "bwv.db"), "--actor", "inspector",
+    cli = CliRunner().invoke(main, ["--db", catalogue_arg(tmp_path), "--actor", "inspector",
                                     "child-record", "INC-1", "--reason", "Referral",
                                     "--format", "json"])  # fmt: skip
     assert cli.exit_code == 0, cli.output

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from compliance_helpers import add_attendance, add_incident, add_officer, relink
+from compliance_helpers import add_attendance, add_incident, add_officer, catalogue_arg, relink
 from sqlalchemy import Engine
 from web_helpers import Site, build_site, client_for
 
@@ -64,7 +64,7 @@ def test_each_grouping_shows_the_reports_figures_and_charts(site: Site, by: str)
 def test_the_figures_match_the_cli_report(site: Site, tmp_path: Path) -> None:
     client, _ = client_for(site, "evidence_officer")
     section = _section(client.get("/incidents?by=team").text)
-    cli = CliRunner().invoke(main, ["--db", str(tmp_path / "bwv.db"), "report", "--by", "team",
+    cli = CliRunner().invoke(main, ["--db", catalogue_arg(tmp_path), "report", "--by", "team",
                                     "--format", "json"])  # fmt: skip
     groups = json.loads(cli.stdout)["groups"]
     assert {g["group"] for g in groups} == {"Team 0", "Team 1", "Team 2", "Team A"}
@@ -94,7 +94,7 @@ def test_the_view_honours_the_date_filters_like_the_cli_period(site: Site, tmp_p
     page = client.get("/incidents?by=team&since=2024-03-01&until=2024-04-01")
     assert page.status_code == 200
     section = _section(page.text)
-    cli = CliRunner().invoke(main, ["--db", str(tmp_path / "bwv.db"), "report", "--by", "team",
+    cli = CliRunner().invoke(main, ["--db", catalogue_arg(tmp_path), "report", "--by", "team",
                                     "--format", "json", "--since", "2024-03-01T00:00:00Z",
                                     "--until", "2024-04-01T00:00:00Z"])  # fmt: skip
     groups = json.loads(cli.stdout)["groups"]

@@ -57,11 +57,34 @@ def build_site(engine: Engine, folder: Path, notes: str = "") -> Site:
 
 
 def _copy_catalogue(source: Engine, target: Engine) -> None:
+    if target.dialect.name == "postgresql":
+        _copy_rows(source, target)
+        return
     source_path, target_path = source.url.database, target.url.database
     assert source_path and target_path, "web test sites are SQLite files"
     target.dispose()
     with sqlite3.connect(source_path) as reading, sqlite3.connect(target_path) as writing:
         reading.backup(writing)
+
+
+def _copy_rows(source: Engine, target: Engine) -> None:
+    """The site's rows into a PostgreSQL catalogue, table by table, ids kept; each id
+    sequence then moves past the copied ids, so the test's own inserts do not collide."""
+    from sqlalchemy import insert, inspect, select, text
+    from sqlmodel import SQLModel
+
+    with source.connect() as reading, target.begin() as writing:
+        for table in SQLModel.metadata.sorted_tables:
+            rows = [dict(row._mapping) for row in reading.execute(select(table))]
+            if rows:
+                writing.execute(insert(table), rows)
+            if "id" in table.c and inspect(writing).has_table(table.name):
+                writing.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('\"{table.name}\"', 'id'), "
+                        f'coalesce((SELECT max(id) FROM "{table.name}"), 0) + 1, false)'
+                    )
+                )
 
 
 def _make_site(engine: Engine, folder: Path, notes: str) -> Site:
