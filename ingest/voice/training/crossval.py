@@ -148,15 +148,24 @@ class CrossValidation:
             out[fold == f] = sigmoid(slope * logits[fold == f] + intercept)
         return out
 
-    def speaker_probabilities(self, examples: Examples, clip: np.ndarray) -> np.ndarray:
+    def speaker_probabilities(
+        self, examples: Examples, clip: np.ndarray, truth: np.ndarray | None = None
+    ) -> np.ndarray:
         """Each clip's segments grouped by voice as ingest groups them, by the model (and
-        speaker space) of the fold the clip's speakers were held out from."""
+        speaker space) of the fold the clip's speakers were held out from; or, given each
+        example's true speaker (`truth`), grouped by it: the best any grouping could do."""
         out = np.zeros(len(examples.x))
         for c in np.unique(clip):
             chosen = clip == c
             model = self.fold_model(int(self.folds[examples.source[chosen][0]]))
             seconds = examples.frames[chosen] * FRAME_S
-            out[chosen] = model.attribute(examples.x[chosen], seconds).speaker_probabilities
+            if truth is None:
+                found = model.attribute(examples.x[chosen], seconds).speaker_probabilities
+            else:
+                labels = np.unique(truth[chosen], return_inverse=True)[1]
+                logits = model.calibrated_logits(examples.x[chosen])
+                found = sigmoid(model.group_logits(examples.x[chosen], seconds, labels, logits))
+            out[chosen] = found
         return out
 
 

@@ -296,7 +296,8 @@ class _TrainingData:
         kind = "adult-and-child" if with_child else "adult-only"
         probs = cv.probabilities(segments)
         grouped = cv.speaker_probabilities(segments, conversation)
-        return Conversations(kind, segments, conversation, probs, grouped, 120.0)
+        oracle = cv.speaker_probabilities(segments, conversation, self.speakers[segments.source])
+        return Conversations(kind, segments, conversation, probs, grouped, 120.0, oracle)
 
     def confound(self, conditions: tuple[str, ...], options: TrainOptions) -> ConfoundFigures:
         """Each feature group alone, and the same utterances forwards and reversed."""
