@@ -39,13 +39,20 @@ def voice() -> None:
 )
 @click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True)
 @click.option("--no-augment", is_flag=True, help="Train on clean audio only (no body-worn copies).")
-def train(data_dir: Path, out_path: Path, folds: int, no_augment: bool) -> None:
+@click.option(
+    "--group-classifier",
+    is_flag=True,
+    help="Judge each speaker group by a classifier of its pooled features, not the mean of "
+    "its segments' logits (an experiment: see the model card).",
+)
+def train(
+    data_dir: Path, out_path: Path, folds: int, no_augment: bool, group_classifier: bool
+) -> None:
     """Cross-validate by speaker, print the figures, and write the classifier."""
     from ingest.voice.training.train import TrainOptions, train
 
-    result = train(
-        data_dir, out_path, TrainOptions(folds=folds, augment=not no_augment), log=_progress
-    )
+    options = TrainOptions(folds=folds, augment=not no_augment, group_classifier=group_classifier)
+    result = train(data_dir, out_path, options, log=_progress)
     for line in result.lines():
         click.echo(line)
 

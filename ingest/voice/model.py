@@ -21,7 +21,7 @@ import numpy as np
 from bwv.core.errors import BwvError
 from ingest.voice.acoustic import STATS as ACOUSTIC_STATS
 from ingest.voice.acoustic import segment_acoustics
-from ingest.voice.speakers import SpeakerSpace, group_speakers, pooled_logits
+from ingest.voice.speakers import SpeakerSpace, group_speakers, pooled_features, pooled_logits
 
 DEFAULT_MODEL_PATH = Path(__file__).resolve().parents[1] / "data" / "child_voice.json"
 POOLING = "enc-msd+mel-sd+acoustic-v2"
@@ -80,6 +80,50 @@ def _mean_abs_change(rows: np.ndarray) -> np.ndarray:
     return np.asarray(np.abs(np.diff(rows, axis=0)).mean(axis=0))
 
 
+@dataclass(frozen=True)
+class GroupClassifier:
+    """Judges a whole speaker group on the mean of its segments' embeddings.
+
+    Trained on such means (random 10 to 40 s of a training speaker's speech, in 2 to 8 s
+    pieces, as a clip's speaker group holds), so its weights suit averaged features, whose
+    noise is much lower than one segment's: the segment classifier's mean logit weighs the
+    features as if each segment stood alone.
+    """
+
+    mean: np.ndarray  # [features] of the pooled embeddings
+    scale: np.ndarray
+    weight: np.ndarray  # [features] logistic regression on the standardised pooled features
+    bias: float
+    calibration: tuple[float, float] = (1.0, 0.0)
+
+    def logits(self, pooled: np.ndarray) -> np.ndarray:
+        x = (np.atleast_2d(np.asarray(pooled, np.float64)) - self.mean) / self.scale
+        return np.asarray(x @ self.weight + self.bias, np.float64)
+
+    def calibrated_logits(self, pooled: np.ndarray) -> np.ndarray:
+        slope, intercept = self.calibration
+        return slope * self.logits(pooled) + intercept
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "mean": _rounded(self.mean),
+            "scale": _rounded(self.scale),
+            "weight": _rounded(self.weight),
+            "bias": round(float(self.bias), 6),
+            "calibration": list(self.calibration),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GroupClassifier:
+        return cls(
+            mean=np.asarray(data["mean"], np.float64),
+            scale=np.asarray(data["scale"], np.float64),
+            weight=np.asarray(data["weight"], np.float64),
+            bias=float(data["bias"]),
+            calibration=(float(data["calibration"][0]), float(data["calibration"][1])),
+        )
+
+
 @dataclass
 class ChildVoiceModel:
     """Standardise, small ReLU networks averaged in logit space, then Platt calibration."""
@@ -94,6 +138,7 @@ class ChildVoiceModel:
     pooling: str = POOLING
     meta: dict[str, Any] = field(default_factory=dict)
     speakers: SpeakerSpace | None = None  # for grouping a clip's segments by voice
+    group: GroupClassifier | None = None  # judges each speaker group on its pooled features
 
     @classmethod
     def load(cls, path: Path | None = None) -> ChildVoiceModel:
@@ -132,6 +177,7 @@ class ChildVoiceModel:
             pooling=data["pooling"],
             meta=dict(data.get("meta", {})),
             speakers=SpeakerSpace.from_dict(data["speakers"]) if data.get("speakers") else None,
+            group=GroupClassifier.from_dict(data["group"]) if data.get("group") else None,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -149,6 +195,7 @@ class ChildVoiceModel:
                 for net in self.networks
             ],
             "speakers": self.speakers.to_dict() if self.speakers else None,
+            "group": self.group.to_dict() if self.group else None,
             "meta": self.meta,
         }
 
@@ -180,12 +227,22 @@ class ChildVoiceModel:
         embeddings = np.atleast_2d(np.asarray(embeddings, np.float32))
         logits = self.calibrated_logits(embeddings)
         if self.speakers is None or len(embeddings) == 0:
-            labels = np.arange(len(embeddings))
-        else:
-            points = self.speakers.project((embeddings - self.mean) / self.scale)
-            labels = group_speakers(points, seconds, self.speakers)
-        pooled = pooled_logits(logits, seconds, labels) if len(labels) else logits
+            return SpeakerAttribution(sigmoid(logits), np.arange(len(logits)), sigmoid(logits))
+        points = self.speakers.project((embeddings - self.mean) / self.scale)
+        labels = group_speakers(points, seconds, self.speakers)
+        pooled = self.group_logits(embeddings, seconds, labels, logits)
         return SpeakerAttribution(sigmoid(logits), labels, sigmoid(pooled))
+
+    def group_logits(
+        self, embeddings: np.ndarray, seconds: np.ndarray, labels: np.ndarray, logits: np.ndarray
+    ) -> np.ndarray:
+        """Per segment, its speaker group's calibrated logit: the group classifier on the
+        group's pooled embedding, or (a file without one) the mean of its segments' calibrated
+        `logits`."""
+        if self.group is None:
+            return pooled_logits(logits, seconds, labels)
+        pooled = pooled_features(embeddings, seconds, labels)
+        return np.asarray(self.group.calibrated_logits(pooled)[labels], np.float64)
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,16 @@ def pooled_logits(logits: np.ndarray, seconds: np.ndarray, labels: np.ndarray) -
     return np.asarray((total / np.bincount(labels, weights=weights))[labels], np.float64)
 
 
+def pooled_features(embeddings: np.ndarray, seconds: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Per speaker group (row = label), the duration-weighted mean of its segments' features:
+    averaging over all a speaker said removes much of what varies between their segments."""
+    weights = np.maximum(np.asarray(seconds, np.float64), 1e-3)
+    count = int(labels.max()) + 1
+    total = np.zeros((count, embeddings.shape[1]))
+    np.add.at(total, labels, weights[:, None] * np.asarray(embeddings, np.float64))
+    return np.asarray(total / np.bincount(labels, weights=weights, minlength=count)[:, None])
+
+
 def _cosine_distances(points: np.ndarray) -> np.ndarray:
     unit = points / (np.linalg.norm(points, axis=1, keepdims=True) + 1e-9)
     return np.asarray(1.0 - unit @ unit.T, np.float64)

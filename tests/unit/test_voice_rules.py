@@ -125,3 +125,36 @@ def test_hard_conditions_keep_length_and_band_limit_removes_what_it_should() -> 
     assert narrow[freqs > 3500].max() < 1e-3 and narrow[(freqs > 500) & (freqs < 3000)].min() > 0
     with pytest.raises(ValueError):
         augmenter("hard1")
+
+
+def test_a_speaker_group_is_judged_on_its_pooled_features_by_the_group_classifier() -> None:
+    """With a group classifier in the file, every segment of a group gets that classifier's
+    calibrated probability of the group's duration-weighted mean embedding; the file
+    round-trips through its JSON form unchanged."""
+    from ingest.voice.model import ChildVoiceModel, GroupClassifier, sigmoid
+    from ingest.voice.speakers import SpeakerSpace, pooled_features
+
+    rng = np.random.default_rng(5)
+    features = 6
+    first, second = np.eye(features)[0] * 3, np.eye(features)[1] * 3
+    x = np.stack([first, second, first, second, first]) + 0.01 * rng.standard_normal((5, 6))
+    seconds = np.array([5.0, 6.0, 4.0, 5.0, 1.0])
+    group = GroupClassifier(np.zeros(features), np.ones(features), np.arange(6.0), -1.0, (2.0, 0.5))
+    model = ChildVoiceModel(
+        "t",
+        "0",
+        np.zeros(features, np.float32),
+        np.ones(features, np.float32),
+        [[(np.zeros((features, 1), np.float32), np.zeros(1, np.float32))]],
+        speakers=SpeakerSpace(np.zeros(features), np.eye(features), 0.5, 2.0),
+        group=group,
+    )
+    found = model.attribute(x, seconds)
+    assert found.speakers.tolist() == [0, 1, 0, 1, 0]
+    pooled = pooled_features(x, seconds, found.speakers)
+    assert np.allclose(pooled[0], np.average(x[[0, 2, 4]], axis=0, weights=seconds[[0, 2, 4]]))
+    expected = sigmoid(2.0 * (pooled @ np.arange(6.0) - 1.0) + 0.5)
+    assert np.allclose(found.speaker_probabilities, expected[found.speakers])
+    assert not np.allclose(found.speaker_probabilities, found.probabilities)
+    again = ChildVoiceModel.from_dict(model.to_dict())
+    assert np.allclose(again.attribute(x, seconds).speaker_probabilities, expected[found.speakers])

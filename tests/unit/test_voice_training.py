@@ -178,3 +178,30 @@ def test_cli_evaluate_wer_without_a_text_column_is_refused_before_encoding(
     assert result.output.strip() == (
         f"Error: {tmp_path / 'labels.csv'} has no text column: --wer needs it"
     )
+
+
+def test_speaker_groups_are_pooled_pieces_of_one_speaker_and_learnable() -> None:
+    """The group classifier learns from pooled groups of one speaker and one condition, as a
+    clip's speaker group holds; a feature that tells the classes apart is learned."""
+    from ingest.voice.training.crossval import (
+        GROUP_CONFIG,
+        PieceBank,
+        fit_group_classifier,
+    )
+    from ingest.voice.training.data import Examples
+    from ingest.voice.training.metrics import auc
+
+    rng = np.random.default_rng(0)
+    speakers = np.repeat([f"s{i}" for i in range(10)], 4)  # 10 speakers, 4 utterances each
+    labels = (np.arange(40) >= 20).astype(float)  # s5..s9 are children
+    pieces = Examples(
+        rng.standard_normal((40, 3)) + labels[:, None] * [1.0, 0.0, 0.0],
+        np.arange(40),
+        rng.integers(100, 400, 40),  # 2 to 8 s of 20 ms frames
+    )
+    bank = PieceBank([pieces])
+    x, y = bank.sample(labels, speakers, np.array(["s0", "s9"]), 5, seed=1)
+    assert x.shape == (10, 3) and y.tolist() == [0.0] * 5 + [1.0] * 5
+    assert np.all(x.min(axis=0) >= pieces.x.min(axis=0) - 1e-9)  # means of real pieces
+    group = fit_group_classifier(bank, labels, speakers, np.ones(40, bool), GROUP_CONFIG, 0)
+    assert auc(y, group.logits(x)) == 1.0

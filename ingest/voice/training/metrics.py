@@ -55,6 +55,8 @@ class Scores:
     false_positive_rate: float
     ece: float
     brier: float
+    # each speaker's utterances pooled as one speaker group and judged as ingest judges one
+    group_speaker_auc: float | None = None
 
     def lines(self) -> list[str]:
         return [
@@ -62,6 +64,14 @@ class Scores:
             f"({self.child_speakers} children aged {CHILD_MAX_AGE} or under)",
             f"utterance AUC {_figure(self.utterance_auc)}",
             f"speaker AUC {_figure(self.speaker_auc)} (speaker score = mean utterance probability)",
+            *(
+                []
+                if self.group_speaker_auc is None
+                else [
+                    f"speaker AUC {_figure(self.group_speaker_auc)} (all of a speaker's "
+                    "utterances judged as one speaker group, as ingest judges a clip's group)"
+                ]
+            ),
             f"at threshold {self.threshold:.2f}: precision {_figure(self.precision)}, "
             f"recall {_figure(self.recall)}, adult utterances called child "
             f"{_figure(self.false_positive_rate)}",
@@ -82,7 +92,15 @@ def speaker_auc(labels: np.ndarray, scores: np.ndarray, speakers: np.ndarray) ->
     return auc(child, mean)
 
 
-def score(labels: np.ndarray, probs: np.ndarray, speakers: np.ndarray, threshold: float) -> Scores:
+def score(
+    labels: np.ndarray,
+    probs: np.ndarray,
+    speakers: np.ndarray,
+    threshold: float,
+    group_scores: np.ndarray | None = None,
+) -> Scores:
+    """The figures of `probs`; `group_scores`, one per speaker in sorted name order, are
+    each speaker's score as one group."""
     labels = np.asarray(labels, dtype=float)
     names = sorted(set(speakers.tolist()))
     speaker_labels = np.array([labels[speakers == s][0] for s in names])
@@ -100,6 +118,7 @@ def score(labels: np.ndarray, probs: np.ndarray, speakers: np.ndarray, threshold
         false_positive_rate=_ratio(np.sum(called & (labels == 0)), np.sum(labels == 0)),
         ece=expected_calibration_error(labels, probs),
         brier=float(np.mean((probs - labels) ** 2)),
+        group_speaker_auc=None if group_scores is None else auc(speaker_labels, group_scores),
     )
 
 

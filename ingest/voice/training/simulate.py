@@ -30,14 +30,18 @@ class Conversations:
     probs: np.ndarray  # [segments] calibrated out-of-fold child probability, segment alone
     speaker_probs: np.ndarray  # [segments] its speaker group's pooled probability
     length_s: float
+    oracle_probs: np.ndarray | None = None  # the same, grouped by the true speakers
 
-    def child_seconds(self, threshold: float, grouped: bool = False) -> np.ndarray:
+    def child_seconds(self, threshold: float, grouped: bool | str = False) -> np.ndarray:
         """Per conversation, the seconds of segments with probability >= threshold."""
         probs = self.speaker_probs if grouped else self.probs
+        if grouped == "oracle":
+            assert self.oracle_probs is not None, "simulated without true speakers"
+            probs = self.oracle_probs
         seconds = self.segments.frames * FRAME_S * (probs >= threshold)
         return np.bincount(self.conversation, weights=seconds)
 
-    def rate(self, threshold: float, min_child_s: float, grouped: bool = False) -> float:
+    def rate(self, threshold: float, min_child_s: float, grouped: bool | str = False) -> float:
         """Share of conversations a `min_child_s` over `threshold` rule would call child."""
         return float(np.mean(self.child_seconds(threshold, grouped) >= min_child_s))
 
@@ -122,6 +126,8 @@ class FalseAttribution:
     grouped: list[tuple[float, float, float]]
     # (threshold, min child seconds, adult-only called child, with-child found), alone
     rules: list[tuple[float, float, float, float]]
+    # as `grouped`, with each conversation's segments grouped by their true speakers
+    oracle: list[tuple[float, float, float]] | None = None
 
     def lines(self) -> list[str]:
         shipped = next(row for row in self.grouped if row[0] == self.threshold)
@@ -133,6 +139,17 @@ class FalseAttribution:
             f"speaker p >= {self.threshold:.2f}; a child is found in {shipped[2]:.1%} ({share})",
             "  grouped by speaker, >= 2 s: adult-only called child / child found",
             *(f"  t {t:.2f}: {false:6.1%} / {found:6.1%}" for t, false, found in self.grouped),
+            *(
+                [
+                    "  grouped by the true speakers (the best any grouping could do):",
+                    *(
+                        f"  t {t:.2f}: {false:6.1%} / {found:6.1%}"
+                        for t, false, found in self.oracle
+                    ),
+                ]
+                if self.oracle
+                else []
+            ),
             f"  segments judged alone ({self.segment_rate:.1%} of adult segments of 2-8 s "
             f"reach p >= {self.threshold:.2f}), rule p >= t for >= s seconds:",
             *(
@@ -153,6 +170,12 @@ def false_attribution(
         segment_rate=float(np.mean(adults.probs >= threshold)),
         grouped=[
             (t, adults.rate(t, 2.0, grouped=True), mixed.rate(t, 2.0, grouped=True))
+            for t in sorted({*GROUPED_THRESHOLDS, threshold})
+        ],
+        oracle=None
+        if adults.oracle_probs is None or mixed.oracle_probs is None
+        else [
+            (t, adults.rate(t, 2.0, grouped="oracle"), mixed.rate(t, 2.0, grouped="oracle"))
             for t in sorted({*GROUPED_THRESHOLDS, threshold})
         ],
         rules=[

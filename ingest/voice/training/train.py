@@ -10,7 +10,7 @@ simulated conversations from `simulate`. Every figure is speaker-disjoint.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from ingest.voice.training.confound import ConfoundFigures, measure_confound
 from ingest.voice.training.crossval import (
     HELD_OUT_PER_CLASS,
     CrossValidation,
+    PieceBank,
     cross_validate,
     fit_model,
     held_out_speakers,
@@ -65,6 +66,7 @@ AUGMENTED = ("clean", "bodyworn1")
 # encoding time; every speaker keeps several utterances in each.
 SUBSET_EVERY = {BODYWORN_TEST: 2, HARD_TEST: 4, REVERSED: 5}
 CROP_SECONDS = (1.0, 2.0, 3.0, 5.0)
+BANK_PIECES = 4  # random 2-8 s pieces per utterance and condition to draw speaker groups from
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,9 @@ class TrainOptions:
     config: NetConfig = field(default_factory=NetConfig)
     conversations: int = 200
     model_name: str = "tiny.en"
+    # judge each speaker group with a classifier of pooled group features instead of the
+    # mean of its segments' logits (measured, not shipped: see the model card)
+    group_classifier: bool = False
 
 
 @dataclass(frozen=True)
@@ -225,19 +230,43 @@ class _TrainingData:
         ]
         return whole + cut
 
+    def bank(self, conditions: tuple[str, ...]) -> PieceBank:
+        """Random 2-8 s pieces of every utterance under each training condition."""
+        return PieceBank([self._pieces(c) for c in conditions])
+
+    def _pieces(self, condition: str) -> Examples:
+        cut = [
+            embed_crops(self.sets[condition], (2.0, 8.0), seed=100 + k) for k in range(BANK_PIECES)
+        ]
+        joined = Examples(
+            *(np.concatenate([getattr(e, a) for e in cut]) for a in ("x", "source", "frames"))
+        )
+        return self.in_clean(condition, joined)
+
     def cross_validate(
         self, recipe: str, conditions: tuple[str, ...], options: TrainOptions
-    ) -> tuple[RecipeFigures, CrossValidation, tuple[float, float]]:
+    ) -> tuple[RecipeFigures, CrossValidation, tuple[tuple[float, float], tuple[float, float]]]:
+        """The recipe's figures, its cross-validation, and the calibrations (segment, group)
+        for the final model."""
         train_sets = self.training_examples(conditions, options.crops)
-        cv = cross_validate(train_sets, self.labels, self.folds, options.config, self.speakers)
+        bank = self.bank(conditions) if options.group_classifier else None
+        cv = cross_validate(
+            train_sets, self.labels, self.folds, options.config, self.speakers, bank
+        )
         tests = [self.examples[c] for c in (CLEAN, BODYWORN_TEST) if c in self.examples]
         calibration = cv.calibrate(tests, self.labels, self.final_use)
+        group_calibration = (
+            cv.calibrate_groups(bank, self.labels, self.speakers, self.final_use)
+            if bank is not None
+            else (1.0, 0.0)
+        )
         clean, hard, *bodyworn = (
             score(
                 self.labels[t.source],
                 cv.probabilities(t),
                 self.speakers[t.source],
                 DEFAULT_THRESHOLD,
+                cv.speaker_logits(t, self.speakers)[1],
             )
             for t in (tests[0], self.examples[HARD_TEST], *tests[1:])
         )
@@ -246,7 +275,7 @@ class _TrainingData:
             for s in CROP_SECONDS
         }
         figures = RecipeFigures(recipe, clean, bodyworn[0] if bodyworn else None, hard, crop_auc)
-        return figures, cv, calibration
+        return figures, cv, (calibration, group_calibration)
 
     def false_attribution(
         self, cv: CrossValidation, condition: str, count: int
@@ -267,7 +296,8 @@ class _TrainingData:
         kind = "adult-and-child" if with_child else "adult-only"
         probs = cv.probabilities(segments)
         grouped = cv.speaker_probabilities(segments, conversation)
-        return Conversations(kind, segments, conversation, probs, grouped, 120.0)
+        oracle = cv.speaker_probabilities(segments, conversation, self.speakers[segments.source])
+        return Conversations(kind, segments, conversation, probs, grouped, 120.0, oracle)
 
     def confound(self, conditions: tuple[str, ...], options: TrainOptions) -> ConfoundFigures:
         """Each feature group alone, and the same utterances forwards and reversed."""
@@ -291,13 +321,24 @@ class _TrainingData:
         )
 
     def final_model(
-        self, conditions: tuple[str, ...], options: TrainOptions, calibration: tuple[float, float]
+        self,
+        conditions: tuple[str, ...],
+        options: TrainOptions,
+        calibrations: tuple[tuple[float, float], tuple[float, float]],
     ) -> ChildVoiceModel:
         train_sets = self.training_examples(conditions, options.crops)
         model = fit_model(
-            train_sets, self.labels, self.final_use, options.config, 12345, self.speakers
+            train_sets,
+            self.labels,
+            self.final_use,
+            options.config,
+            12345,
+            self.speakers,
+            self.bank(conditions) if options.group_classifier else None,
         )
-        model.calibration = calibration
+        model.calibration = calibrations[0]
+        if model.group is not None:
+            model.group = replace(model.group, calibration=calibrations[1])
         model.threshold = DEFAULT_THRESHOLD
         return model
 
@@ -355,6 +396,7 @@ def _model_meta(
         "network": asdict(options.config),
         "augmented": options.augment,
         "crops": options.crops,
+        "group_classifier": options.group_classifier,
         "cross_validation": [asdict(f) for f in figures],
         "false_attribution": [asdict(f) for f in false_attributions],
     }
