@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import itertools
+import shutil
 import sqlite3
 import tempfile
 from datetime import UTC, datetime, timedelta
@@ -53,7 +55,9 @@ def make_engine(tmp_path: Path) -> Engine:
 
 def _empty_catalogue() -> Path:
     if not _EMPTY:
-        made = Path(tempfile.mkdtemp(prefix="bwv-empty-")) / "bwv.db"
+        folder = tempfile.mkdtemp(prefix="bwv-empty-")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        made = Path(folder) / "bwv.db"
         get_engine(database_url(str(made))).dispose()
         _EMPTY.append(made)
     return _EMPTY[0]

@@ -24,6 +24,7 @@ from bwv.core.db import read_scope, session_scope
 from bwv.core.errors import AccessDenied, BwvError, NotFound
 from bwv.core.models import Clip, FaceScan, FaceTrack, Redaction
 from bwv.services import redaction
+from bwv.services.webviews import Media
 from redact.plan import Choices
 
 
@@ -177,14 +178,7 @@ def preview(engine: Engine, clip_id: int, seconds: float, labels: list[str], sol
     return hidden(frame_at(source.path, seconds), boxes, solid)
 
 
-@dataclass(frozen=True)
-class RedactedMedia:
-    path: Path
-    media_type: str
-    size: int
-
-
-def redacted_media(engine: Engine, clip_id: int) -> RedactedMedia:
+def redacted_media(engine: Engine, clip_id: int) -> Media:
     """The clip's latest redacted copy; refused when none was made (never the original)."""
     with read_scope(engine) as session:
         if session.get(Clip, clip_id) is None:
@@ -197,11 +191,7 @@ def redacted_media(engine: Engine, clip_id: int) -> RedactedMedia:
         path = session.exec(query).first()
     if path is None:
         raise AccessDenied(f"clip {clip_id} has no redacted copy yet; trainers see only that")
-    found = Path(path)
-    if not found.is_file():
-        raise NotFound(f"the redacted copy of clip {clip_id} is missing from the store")
-    kind = "audio/mp4" if found.suffix == ".m4a" else "video/mp4"
-    return RedactedMedia(found, kind, found.stat().st_size)
+    return _stored_copy(path, f"the redacted copy of clip {clip_id}")
 
 
 def audit_copy_playback(engine: Engine, redaction_id: int, actor: str) -> None:
@@ -210,7 +200,7 @@ def audit_copy_playback(engine: Engine, redaction_id: int, actor: str) -> None:
         audit.record(session, actor=actor, action="play", object_ids=[f"redaction:{redaction_id}"])
 
 
-def redaction_media(engine: Engine, redaction_id: int) -> RedactedMedia:
+def redaction_media(engine: Engine, redaction_id: int) -> Media:
     """One redacted copy by its id, for those who may see the catalogue."""
     with read_scope(engine) as session:
         row = session.get(Redaction, redaction_id)
@@ -218,8 +208,13 @@ def redaction_media(engine: Engine, redaction_id: int) -> RedactedMedia:
         path = row.path if row else None
     if path is None or clip_id is None:
         raise NotFound(f"no redaction {redaction_id}")
+    return _stored_copy(path, f"redaction {redaction_id}")
+
+
+def _stored_copy(path: str, what: str) -> Media:
+    """A redacted copy in the store, served like an original (an audio-only copy is .m4a)."""
     found = Path(path)
     if not found.is_file():
-        raise NotFound(f"redaction {redaction_id} is missing from the store")
+        raise NotFound(f"{what} is missing from the store")
     kind = "audio/mp4" if found.suffix == ".m4a" else "video/mp4"
-    return RedactedMedia(found, kind, found.stat().st_size)
+    return Media(found, kind, found.stat().st_size)

@@ -87,8 +87,7 @@ def preview(
 @router.get("/redactions/{redaction_id}/media")
 def redaction_media(request: Request, redaction_id: int) -> Response:
     user = signed_in(request, "redact")
-    media = redaction_web.redaction_media(_engine(request), redaction_id)
-    found = webviews.Media(media.path, media.media_type, media.size)
+    found = redaction_web.redaction_media(_engine(request), redaction_id)
     refused, first, last = ranged(request, found)
     if refused is not None:
         return refused

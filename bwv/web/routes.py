@@ -131,6 +131,13 @@ def clip_media(request: Request, clip_id: int) -> Response:
 
 def _media(request: Request, clip_id: int, actor: str, example: int | None) -> Response:
     media = webviews.media_file(_engine(request), clip_id)
+    return _serve(request, media, clip_id, actor, example)
+
+
+def _serve(
+    request: Request, media: webviews.Media, clip_id: int, actor: str, example: int | None
+) -> Response:
+    """Streams a range of `media`; a playback started from the beginning is audited once."""
     refused, first, last = ranged(request, media)
     if refused is not None:
         return refused
@@ -205,14 +212,7 @@ def example_media(request: Request, example_id: int) -> Response:
 def _redacted_media(request: Request, clip_id: int, actor: str, example: int) -> Response:
     from bwv.services.redaction_web import redacted_media
 
-    copy = redacted_media(_engine(request), clip_id)
-    media = webviews.Media(copy.path, copy.media_type, copy.size)
-    refused, first, last = ranged(request, media)
-    if refused is not None:
-        return refused
-    if first == 0:
-        webviews.audit_playback(_engine(request), clip_id, actor=actor, example=example)
-    return stream(media, first, last, partial="range" in request.headers)
+    return _serve(request, redacted_media(_engine(request), clip_id), clip_id, actor, example)
 
 
 @router.post("/examples/{example_id}/approve")

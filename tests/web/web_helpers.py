@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import shutil
@@ -49,6 +50,7 @@ def build_site(engine: Engine, folder: Path, notes: str = "") -> Site:
     template = _TEMPLATES.get(notes)
     if template is None:
         made = Path(tempfile.mkdtemp(prefix="bwv-web-site-"))
+        atexit.register(shutil.rmtree, made, ignore_errors=True)
         template = _TEMPLATES[notes] = _make_site(
             get_engine(database_url(str(made / "bwv.db"))), made, notes
         )
