@@ -203,7 +203,9 @@ def test_a_killed_worker_s_job_runs_again_after_stall_detection(
     finally:
         os.killpg(doomed.pid, signal.SIGKILL)  # the machine is lost mid-file
         doomed.wait()
-    assert jobs(queue_url).get("doing", 0) == 1
+    # Left "doing" by the dead worker: the file in its process, and possibly one more it
+    # had fetched to wait for a process (a worker has one slot beyond its processes).
+    assert jobs(queue_url).get("doing", 0) >= 1
     survivor = start_worker(queue_url, tmp_path / "survivor.log")
     try:
         wait_for(lambda: all_done(queue_url, files))
