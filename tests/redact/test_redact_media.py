@@ -443,14 +443,20 @@ def test_an_interrupted_render_leaves_no_file_in_the_store(world) -> None:  # ty
 
 
 def _ffmpeg_running(pid: int) -> bool:
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    if not children.exists():
+    # Children come and go while we look (a short ffprobe, say), so a vanished
+    # /proc entry means "not this one", never an error.
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
         return False
-    for child in children.read_text().split():
-        cmdline = Path(f"/proc/{child}/cmdline")
-        if cmdline.exists() and b"ffmpeg" in cmdline.read_bytes():
-            return True
-    return False
+    return any(b"ffmpeg" in _cmdline(child) for child in children)
+
+
+def _cmdline(pid: str) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def test_words_not_in_the_transcript_are_one_line_and_nothing_renders(world) -> None:  # type: ignore[no-untyped-def]
