@@ -119,6 +119,7 @@ def queued(server: str, media: Path, model: list[str], *, workers: int) -> float
         bwv(url, "ingest", "--queue", *model, media, stdout=subprocess.DEVNULL).wait()
         files = len(list(media.iterdir()))
         one_core = ["worker", "--threads", "1"]  # the workers stand for one-core machines
+        cpu_before = _children_cpu()
         procs = [
             bwv(url, *one_core, stderr=subprocess.DEVNULL, start_new_session=True)
             for _ in range(workers)
@@ -130,13 +131,23 @@ def queued(server: str, media: Path, model: list[str], *, workers: int) -> float
             for proc in procs:
                 os.killpg(proc.pid, signal.SIGTERM)
                 proc.wait()
-        seconds = makespan(url)
-        print(f"  queue, {workers} worker(s): makespan {seconds:.1f} s")
+        seconds, cpu = makespan(url), _children_cpu() - cpu_before
+        print(
+            f"  queue, {workers} worker(s): makespan {seconds:.1f} s; the workers' CPU "
+            f"{cpu / files:.2f} s per file (with start-up and model loading)"
+        )
         if workers == 2:
             print_rows(url)
         return seconds
     finally:
         drop_database(server, url)
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's finished children and theirs (a stopped worker
+    waits for its processes, so their time is counted when it is)."""
+    times = os.times()
+    return times.children_user + times.children_system
 
 
 def queue_overhead(server: str, media: Path) -> float:

@@ -216,6 +216,19 @@ class WorkerState:
             )
         return self.pools[key]
 
+    def warm(self) -> float:
+        """Starts the pool a default `bwv ingest --queue` job uses and waits until each
+        process has loaded the model: the first job is not slowed by it, and a model that
+        cannot load stops the worker before it takes a job. Returns the seconds taken."""
+        began = time.monotonic()
+        pool = self.pool(_ingest_options(_job_options(IngestOptions())))
+        try:
+            for started in [pool.submit(os.getpid) for _ in range(self.processes)]:
+                started.result()
+        except BrokenProcessPool as exc:
+            raise BwvError(f"the worker's processes could not load the model: {exc}") from exc
+        return time.monotonic() - began
+
     def discard(self, pool: ProcessPoolExecutor) -> None:
         self.pools = {k: p for k, p in self.pools.items() if p is not pool}
         pool.shutdown(wait=False, cancel_futures=True)
@@ -310,6 +323,8 @@ def run_worker(
     _STATE = WorkerState(engine, concurrency, threads)
     backoff = 1.0
     try:
+        if INGEST_QUEUE in queues:
+            on_event(f"model loaded in {_STATE.warm():.1f} s")
         while True:
             started = time.monotonic()
             stopped = asyncio.run(_serve(concurrency, queues, on_event))

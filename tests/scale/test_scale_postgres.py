@@ -176,6 +176,9 @@ def test_two_workers_catalogue_every_clip_once_and_link_them(
         for worker in workers:
             stop(worker)
     assert_catalogue_complete(queue_url, files)
+    for n in (1, 2):  # the model is loaded before the first job is taken, not inside it
+        log = (tmp_path / f"w{n}.log").read_text()
+        assert log.index("model loaded in") < log.index("worker started"), log
     assert report["summary"]["incidents"] == len(report["incidents"])
     status = json.loads(bwv(queue_url, "queue", "status", "--json").stdout)
     ingest = next(row for row in status if row["queue"] == "ingest")
