@@ -384,10 +384,10 @@ def _rejected(stdout: str) -> set[str]:
 
 
 def _path_text(path: Path) -> str:
-    from bwv.cli.output import shown
+    from bwv.core.textsafe import printable
     from ingest.provenance import path_text
 
-    return shown(path_text(path))
+    return printable(path_text(path))
 
 
 def _clip_rows(db: Path) -> dict[str, tuple[str, str | None, float | None]]:

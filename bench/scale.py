@@ -101,7 +101,7 @@ def load() -> str:
 def bwv(url: str, *args: object, **popen: object) -> subprocess.Popen[bytes]:
     env = dict(os.environ, PYTHONPATH=str(ROOT), BWV_DATABASE_URL=url, BWV_ACTOR="bench")
     command = [sys.executable, "-c", "from bwv.cli import run; run()", *map(str, args)]
-    return subprocess.Popen(command, env=env, **popen)  # type: ignore[call-overload, no-any-return]
+    return subprocess.Popen(command, env=env, **popen)  # type: ignore[call-overload]
 
 
 def sqlite_ingest(database: Path, media: Path, model: list[str]) -> float:
@@ -206,7 +206,7 @@ def _sql(url: str, statement: str) -> list[tuple[object, ...]]:
 
     with psycopg.connect(url.replace("+psycopg", "")) as connection:
         connection.autocommit = True
-        cursor = connection.execute(statement)  # type: ignore[arg-type]
+        cursor = connection.execute(statement)
         return cursor.fetchall() if cursor.description else []
 
 
