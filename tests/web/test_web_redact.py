@@ -149,7 +149,7 @@ def _wait(browser: Any, location: str) -> str:
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         fragment = browser.get(f"/clips/1/redact/jobs/{job}").text
-        if 'class="job running"' not in fragment:
+        if 'class="job running"' not in fragment and 'class="job queued"' not in fragment:
             return fragment
         time.sleep(0.5)
     raise AssertionError("the background job did not finish")
