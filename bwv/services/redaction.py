@@ -161,17 +161,7 @@ def detect_faces(
     settings = {**asdict(DetectSettings()), **asdict(TrackSettings())}
     with session_scope(engine) as session:
         _replace_scan(session, source, found, thumbs, settings, actor)
-        audit.record(
-            session,
-            actor=actor,
-            action="face_detect",
-            object_ids=[f"clip:{source.clip_id}"],
-            details={
-                "tracks": len(found.tracks),
-                "model_sha256": _model_sha(),
-                "settings": settings,
-            },
-        )
+        _audit_scan(session, source.clip_id, len(found.tracks), settings, actor)
         if also_write is not None:
             also_write(session, {"tracks": len(found.tracks)})
     views = [_view_of(t, thumb) for t, thumb in zip(found.tracks, thumbs, strict=True)]
@@ -183,6 +173,18 @@ def detect_faces(
         round(time.perf_counter() - started, 2),
         _model_sha(),
         views,
+    )
+
+
+def _audit_scan(
+    session: Session, clip_id: int, tracks: int, settings: dict[str, Any], actor: str
+) -> None:
+    audit.record(
+        session,
+        actor=actor,
+        action="face_detect",
+        object_ids=[f"clip:{clip_id}"],
+        details={"tracks": tracks, "model_sha256": _model_sha(), "settings": settings},
     )
 
 
