@@ -168,3 +168,19 @@ def test_a_render_of_an_original_gone_fails_with_its_reason_once(site, tmp_path:
         stop(worker)
     assert "neither the original nor a store copy" in shown
     assert sql(site, "SELECT count(*) FROM redaction") == [(0,)]
+
+
+def test_a_render_survives_the_database_restarting_under_it(site, tmp_path: Path, postgres) -> None:  # type: ignore[no-untyped-def]
+    browser, token = officer(site)
+    render = start(browser, token, "render", mute="1-9", reason="training")
+    worker = start_worker(site["url"], tmp_path / "w.log")
+    try:
+        wait_until(lambda: "render <progress" in fragment(browser, render))
+        site["engine"].dispose()
+        postgres.restart()
+        wait_until(lambda: 'class="job done"' in fragment(browser, render))
+        wait_until(lambda: redact_jobs(site) == ["succeeded"])
+    finally:
+        stop(worker)
+    assert sql(site, "SELECT count(*) FROM redaction") == [(1,)]
+    assert bwv(site["url"], "audit", "verify").returncode == 0
