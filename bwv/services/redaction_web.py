@@ -63,30 +63,38 @@ def start_job(engine: Engine, kind: str, clip_id: int, actor: str, choices: Choi
     if kind == "render":  # refuse bad choices now, on the page, not in the background
         redaction.plan_redaction(str(clip_id), choices, engine=engine, locate_words=False)
     wanted = json.dumps(asdict(choices), sort_keys=True)
-    same = _active(engine, clip_id, kind, wanted)
-    if same is not None:
-        return same
     row = RedactionJob(
         id=secrets.token_hex(8), clip_id=clip_id, kind=kind, actor=actor, choices_json=wanted
     )
+    if not is_postgres(engine):  # no queue to wait in: it runs now, in this process
+        row.state, row.stage, row.runner = "running", "planning", _runner()
+    shown, same = _claim(engine, row)
+    if same is not None:
+        return same
     if is_postgres(engine):
-        return _queued(engine, row)
-    # No queue to wait in: it runs now, in this process (a row it left running when it
-    # stopped is shown as interrupted).
-    row.state, row.stage, row.runner = "running", "planning", _runner()
-    shown = _view(engine, row)  # before the insert: the row is the session's after it
-    _insert(engine, row)
+        return _queued(engine, shown, wanted)
     threading.Thread(target=run_job, args=(engine, shown.id), daemon=True).start()
     return shown
 
 
-def _queued(engine: Engine, row: RedactionJob) -> Job:
+def _claim(engine: Engine, row: RedactionJob) -> tuple[Job, Job | None]:
+    """The same job already waiting or running, else this one's row added, in one write
+    transaction: on SQLite (one writer at a time) two clicks cannot both add a job; on
+    PostgreSQL the queueing lock settles that race (`_queued`)."""
+    shown = _view(engine, row)  # before the insert: the row is the session's after it
+    with session_scope(engine) as session:
+        rows = session.exec(_active_query(row.clip_id, row.kind, row.choices_json)).all()
+        same = next((v for v in (_view(engine, r) for r in rows) if v.state in ACTIVE), None)
+        if same is None:
+            session.add(row)
+    return shown, same
+
+
+def _queued(engine: Engine, shown: Job, choices_json: str) -> Job:
     """The row first, then the job (a worker that takes the job at once finds its row);
     the queueing lock turns a second click that raced the first into no second job."""
     from bwv.services.queue import defer_redaction
 
-    shown, choices_json = _view(engine, row), row.choices_json
-    _insert(engine, row)
     try:
         deferred = defer_redaction(engine, shown.id, shown.clip_id, shown.kind)
     except BwvError as exc:
@@ -105,30 +113,33 @@ def _queued(engine: Engine, row: RedactionJob) -> Job:
     return same
 
 
-def _active(engine: Engine, clip_id: int, kind: str, choices_json: str | None) -> Job | None:
-    """The clip's waiting or running job of this kind (with these choices when given)."""
-    query = select(RedactionJob).where(
-        col(RedactionJob.clip_id) == clip_id,
-        col(RedactionJob.kind) == kind,
-        col(RedactionJob.state).in_(ACTIVE),
-    )
-    if choices_json is not None:
-        query = query.where(col(RedactionJob.choices_json) == choices_json)
-    views = [_view(engine, row) for row in _rows(engine, query)]
+def _active(engine: Engine, clip_id: int, kind: str, choices_json: str) -> Job | None:
+    """The clip's waiting or running job of this kind with these choices."""
+    views = [
+        _view(engine, row) for row in _rows(engine, _active_query(clip_id, kind, choices_json))
+    ]
     return next((v for v in views if v.state in ACTIVE), None)
 
 
+def _active_query(clip_id: int, kind: str, choices_json: str) -> Any:
+    return (
+        select(RedactionJob)
+        .where(
+            col(RedactionJob.clip_id) == clip_id,
+            col(RedactionJob.kind) == kind,
+            col(RedactionJob.state).in_(ACTIVE),
+            col(RedactionJob.choices_json) == choices_json,
+        )
+        .order_by(col(RedactionJob.created_at))
+    )
+
+
 def _rows(engine: Engine, query: Any) -> list[RedactionJob]:
-    """The job rows the query finds, oldest first, kept usable after the read ends."""
+    """The job rows the query finds, kept usable after the read ends."""
     with read_scope(engine) as session:
-        rows = list(session.exec(query.order_by(col(RedactionJob.created_at))).all())
+        rows = list(session.exec(query).all())
         session.expunge_all()  # the read's rollback would otherwise expire them
     return rows
-
-
-def _insert(engine: Engine, row: RedactionJob) -> None:
-    with session_scope(engine) as session:
-        session.add(row)
 
 
 def _forget(engine: Engine, job_id: str) -> None:
@@ -285,8 +296,10 @@ def job(job_id: str, clip_id: int, engine: Engine) -> Job:
 
 def running_jobs(engine: Engine, clip_id: int) -> list[Job]:
     """The clip's jobs still waiting or running, oldest first."""
-    query = select(RedactionJob).where(
-        col(RedactionJob.clip_id) == clip_id, col(RedactionJob.state).in_(ACTIVE)
+    query = (
+        select(RedactionJob)
+        .where(col(RedactionJob.clip_id) == clip_id, col(RedactionJob.state).in_(ACTIVE))
+        .order_by(col(RedactionJob.created_at))
     )
     return [v for v in (_view(engine, r) for r in _rows(engine, query)) if v.state in ACTIVE]
 

@@ -231,5 +231,9 @@ def test_a_job_left_running_by_a_stopped_web_app_shows_as_interrupted(site) -> N
         "/clips/1/redact/render", data={"csrf_token": token, "mute": "1-2", "reason": "stale"}
     )
     assert again.status_code == 303 and "0123456789abcdef" not in again.headers["location"]
+    twice = browser.post(  # a double click while it renders (seconds): the same job
+        "/clips/1/redact/render", data={"csrf_token": token, "mute": "1-2", "reason": "stale"}
+    )
+    assert twice.headers["location"] == again.headers["location"]
     assert "done" in _wait(browser, again.headers["location"])
     assert browser.get("/clips/2/redact/jobs/0123456789abcdef").status_code == 404
