@@ -214,7 +214,10 @@ def run_job(engine: Engine, job_id: str, *, last_try: bool = True) -> None:
 
 def _perform(engine: Engine, row: RedactionJob, progress: _Progress) -> None:
     def done(session: Session, result: dict[str, Any]) -> None:
-        _mark(session, row.id, _finished("done", result=result))
+        # Rolls the copy's rows back if another run of the job (a worker wrongly taken
+        # for stalled) finished first: a job is recorded once.
+        if not _mark(session, row.id, _finished("done", result=result)):
+            raise BwvError(f"job {row.id} was finished by another run")
 
     clip = str(row.clip_id)
     if row.kind == "detect":
@@ -271,16 +274,18 @@ def _finish(engine: Engine, job_id: str, state: str, **values: Any) -> None:
 
 
 def _set(engine: Engine, job_id: str, **values: Any) -> None:
-    """Updates a job still waiting or running (never one already done or failed)."""
     with session_scope(engine) as session:
-        _mark(session, job_id, values, only_active=True)
+        _mark(session, job_id, values)
 
 
-def _mark(session: Session, job_id: str, values: dict[str, Any], only_active: bool = False) -> None:
-    statement = update(RedactionJob).where(col(RedactionJob.id) == job_id)
-    if only_active:
-        statement = statement.where(col(RedactionJob.state).in_(ACTIVE))
-    session.execute(statement.values(**values, updated_at=utc_now()))
+def _mark(session: Session, job_id: str, values: dict[str, Any]) -> bool:
+    """Updates a job still waiting or running (never one already done or failed);
+    False when there was none."""
+    statement = update(RedactionJob).where(
+        col(RedactionJob.id) == job_id, col(RedactionJob.state).in_(ACTIVE)
+    )
+    found = session.execute(statement.values(**values, updated_at=utc_now()))
+    return bool(getattr(found, "rowcount", 0))
 
 
 # --- what the page reads -----------------------------------------------------------------

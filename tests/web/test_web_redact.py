@@ -237,3 +237,8 @@ def test_a_job_left_running_by_a_stopped_web_app_shows_as_interrupted(site) -> N
     assert twice.headers["location"] == again.headers["location"]
     assert "done" in _wait(browser, again.headers["location"])
     assert browser.get("/clips/2/redact/jobs/0123456789abcdef").status_code == 404
+    from bwv.services.redaction_web import run_job
+
+    made = _redactions(site)
+    run_job(site["engine"], again.headers["location"].split("job=")[1])  # a rerun: nothing
+    assert _redactions(site) == made
