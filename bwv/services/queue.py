@@ -302,13 +302,26 @@ async def redact(context: Any, job_id: str) -> None:
     await asyncio.to_thread(run_job, _state().engine, job_id, last_try=last_try)
 
 
+def redaction_lock(clip_id: int, kind: str) -> str:
+    return f"redact {kind} clip {clip_id}"
+
+
+def redaction_waiting(session: Any, clip_id: int, kind: str) -> bool:
+    """Whether a Redact page job for the clip and kind waits in the queue (read in the
+    caller's transaction, so a request can refuse before it writes anything)."""
+    query = text(
+        "SELECT count(*) FROM procrastinate_jobs WHERE queueing_lock = :lock AND status = 'todo'"
+    )
+    return bool(session.execute(query, {"lock": redaction_lock(clip_id, kind)}).scalar_one())
+
+
 def defer_redaction(engine: Engine, job_id: str, clip_id: int, kind: str) -> bool:
     """Queues the Redact page's job; False when one for the clip and kind is already
     waiting (the queueing lock). The same lock keeps two of them from running at once."""
     from procrastinate.exceptions import AlreadyEnqueued
 
     require_postgres(engine)
-    lock = f"redact {kind} clip {clip_id}"
+    lock = redaction_lock(clip_id, kind)
     with _opened(make_app(engine)) as app:
         task = app.tasks["bwv.redact"].configure(queueing_lock=lock, lock=lock)
         try:

@@ -38,6 +38,7 @@ from bwv.services.webviews import Media
 from redact.plan import Choices
 
 ACTIVE = ("queued", "running")
+REQUESTS = {"detect": "face_detect_request", "render": "redact_request"}
 
 
 @dataclass
@@ -58,7 +59,7 @@ class Job:
 def start_job(engine: Engine, kind: str, clip_id: int, actor: str, choices: Choices) -> Job:
     """Starts `kind` (detect or render) for the clip: a queued job on PostgreSQL, a
     thread on SQLite. The same job still waiting or running is returned, not repeated."""
-    if kind not in ("detect", "render"):
+    if kind not in REQUESTS:
         raise BwvError(f"unknown job {kind!r}")
     if kind == "render":  # refuse bad choices now, on the page, not in the background
         redaction.plan_redaction(str(clip_id), choices, engine=engine, locate_words=False)
@@ -78,16 +79,41 @@ def start_job(engine: Engine, kind: str, clip_id: int, actor: str, choices: Choi
 
 
 def _claim(engine: Engine, row: RedactionJob) -> tuple[Job, Job | None]:
-    """The same job already waiting or running, else this one's row added, in one write
-    transaction: on SQLite (one writer at a time) two clicks cannot both add a job; on
-    PostgreSQL the queueing lock settles that race (`_queued`)."""
+    """The same job already waiting or running, else this one's row added with the
+    request's audit event, in one write transaction: on SQLite (one writer at a time)
+    two clicks cannot both add a job; on PostgreSQL the queueing lock settles that race
+    (`_queued`, which then removes the row; its audit event stays, as the click did)."""
     shown = _view(engine, row)  # before the insert: the row is the session's after it
     with session_scope(engine) as session:
         rows = session.exec(_active_query(row.clip_id, row.kind, row.choices_json)).all()
         same = next((v for v in (_view(engine, r) for r in rows) if v.state in ACTIVE), None)
         if same is None:
+            _refuse_if_waiting(session, engine, row)
             session.add(row)
+            audit.record(
+                session,
+                actor=row.actor,
+                action=REQUESTS[row.kind],  # the user's action; the job's result is its own
+                object_ids=[f"clip:{row.clip_id}", f"redaction_job:{row.id}"],
+                details={"choices": json.loads(row.choices_json)},
+            )
     return shown, same
+
+
+def _refuse_if_waiting(session: Session, engine: Engine, row: RedactionJob) -> None:
+    """On PostgreSQL, another job of the clip and kind (other choices) still waiting in
+    the queue: refused before anything is written (its lock would refuse it anyway)."""
+    from bwv.services.queue import redaction_waiting
+
+    if is_postgres(engine) and redaction_waiting(session, row.clip_id, row.kind):
+        raise _waiting(row.kind, row.clip_id)
+
+
+def _waiting(kind: str, clip_id: int) -> BwvError:
+    return BwvError(
+        f"another {kind} of clip {clip_id} is already waiting for a worker: "
+        "try again once it has started"
+    )
 
 
 def _queued(engine: Engine, shown: Job, choices_json: str) -> Job:
@@ -106,10 +132,7 @@ def _queued(engine: Engine, shown: Job, choices_json: str) -> Job:
     _forget(engine, shown.id)
     same = _active(engine, shown.clip_id, shown.kind, choices_json)
     if same is None:
-        raise BwvError(
-            f"another {shown.kind} of clip {shown.clip_id} is already waiting for a worker: "
-            "try again once it has started"
-        )
+        raise _waiting(shown.kind, shown.clip_id)
     return same
 
 
