@@ -1,4 +1,4 @@
-"""`bwv worker` and `bwv queue ...`: the ingest queue of a PostgreSQL catalogue.
+"""`bwv worker` and `bwv queue ...`: the job queue (ingest, redaction) of a PostgreSQL catalogue.
 
 Procrastinate and psycopg are imported inside the commands (through
 `bwv.services.queue`) so `bwv --help` stays instant.
@@ -76,9 +76,9 @@ def _quiet_procrastinate() -> None:
     logger.propagate = False
 
 
-@click.group("queue", short_help="The ingest queue: status, retry (PostgreSQL).")
+@click.group("queue", short_help="The job queue: status, retry (PostgreSQL).")
 def queue_group() -> None:
-    """Look at and act on the ingest queue of a PostgreSQL catalogue."""
+    """Look at and act on the job queue (ingest, redaction) of a PostgreSQL catalogue."""
 
 
 @queue_group.command("status")
