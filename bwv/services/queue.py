@@ -299,7 +299,8 @@ async def redact(context: Any, job_id: str) -> None:
     from bwv.services.redaction_web import run_job
 
     last_try = context.job.attempts >= MAX_ATTEMPTS  # attempts before this one
-    await asyncio.to_thread(run_job, _state().engine, job_id, last_try=last_try)
+    engine = _state().engine
+    await asyncio.to_thread(run_job, engine, job_id, last_try=last_try, worker=True)
 
 
 def redaction_lock(clip_id: int, kind: str) -> str:

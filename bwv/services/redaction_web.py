@@ -211,10 +211,12 @@ def _gone(runner: str) -> bool:
 # --- running a job: the web app's thread or a worker -------------------------------------
 
 
-def run_job(engine: Engine, job_id: str, *, last_try: bool = True) -> None:
+def run_job(engine: Engine, job_id: str, *, last_try: bool = True, worker: bool = False) -> None:
     """Runs the job and writes its outcome to its row. Bad input (the original gone or
-    changed, choices no longer valid) fails the job with its reason; a catalogue busy or
-    away for a moment is raised for the queue to retry, unless this is the last try."""
+    changed, choices no longer valid) fails the job with its reason (naming a worker's
+    machine: a mount missing there is the likely cause); a catalogue busy or away for a
+    moment is raised for the queue to retry, unless this is the last try."""
+    where = f" (on worker {socket.gethostname()})" if worker else ""
     row = next(iter(_rows(engine, _by_id(job_id))), None)
     if row is None or row.state in ("done", "failed"):
         return  # run again after it finished (a retried job): nothing to do
@@ -227,11 +229,11 @@ def run_job(engine: Engine, job_id: str, *, last_try: bool = True) -> None:
             with contextlib.suppress(BwvError):
                 _set(engine, job_id, state="queued", stage="waiting", message=f"retrying: {exc}")
             raise
-        _finish(engine, job_id, "failed", message=str(exc))
+        _finish(engine, job_id, "failed", message=f"{exc}{where}")
     except BwvError as exc:
-        _finish(engine, job_id, "failed", message=str(exc))
+        _finish(engine, job_id, "failed", message=f"{exc}{where}")
     except Exception as exc:  # a background job has no shell to report to but its page
-        message = f"unexpected error: {type(exc).__name__}: {exc}"
+        message = f"unexpected error: {type(exc).__name__}: {exc}{where}"
         _finish(engine, job_id, "failed", message=message)
 
 

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -175,6 +176,7 @@ def test_a_render_of_an_original_gone_fails_with_its_reason_once(site, tmp_path:
     finally:
         stop(worker)
     assert "neither the original nor a store copy" in shown
+    assert f"(on worker {socket.gethostname()})" in shown
     assert sql(site, "SELECT count(*) FROM redaction") == [(0,)]
 
 
