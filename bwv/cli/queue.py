@@ -1,4 +1,4 @@
-"""`bwv worker` and `bwv queue ...`: the ingest queue of a PostgreSQL catalogue.
+"""`bwv worker` and `bwv queue ...`: the job queue (ingest, redaction) of a PostgreSQL catalogue.
 
 Procrastinate and psycopg are imported inside the commands (through
 `bwv.services.queue`) so `bwv --help` stays instant.
@@ -13,7 +13,7 @@ import click
 from bwv.cli.common import AppContext, echo, emit_json, json_option, pass_app
 
 
-@click.command("worker", short_help="Take ingest jobs from the queue (PostgreSQL).")
+@click.command("worker", short_help="Take ingest and redaction jobs from the queue (PostgreSQL).")
 @click.option(
     "--concurrency",
     type=click.IntRange(1, 64),
@@ -28,13 +28,14 @@ from bwv.cli.common import AppContext, echo, emit_json, json_option, pass_app
 )
 @click.option(
     "--queues",
-    default="ingest,links,maintenance",
+    default="ingest,links,redact,maintenance",
     show_default=True,
     help="Comma-separated queues to take jobs from.",
 )
 @pass_app
 def worker_command(app: AppContext, concurrency: int, threads: int | None, queues: str) -> None:
-    """Run queued ingest jobs until SIGINT or SIGTERM; reconnects when the database goes."""
+    """Run queued ingest and redaction jobs until SIGINT or SIGTERM; reconnects when the
+    database goes."""
     from bwv.services.queue import QUEUES, require_postgres, run_worker
 
     wanted = tuple(q.strip() for q in queues.split(",") if q.strip())
@@ -75,9 +76,9 @@ def _quiet_procrastinate() -> None:
     logger.propagate = False
 
 
-@click.group("queue", short_help="The ingest queue: status, retry (PostgreSQL).")
+@click.group("queue", short_help="The job queue: status, retry (PostgreSQL).")
 def queue_group() -> None:
-    """Look at and act on the ingest queue of a PostgreSQL catalogue."""
+    """Look at and act on the job queue (ingest, redaction) of a PostgreSQL catalogue."""
 
 
 @queue_group.command("status")

@@ -35,7 +35,7 @@ from bwv.core.errors import CatalogueBusy, CatalogueError
 
 DEFAULT_DB = "bwv.db"
 BUSY_TIMEOUT_MS = 120_000
-HEAD_REVISION = "0011"
+HEAD_REVISION = "0012"
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_WAL_HEADER = b"\x02\x02"  # bytes 18-19 of a SQLite file in WAL mode
 

@@ -331,3 +331,25 @@ class Redaction(SQLModel, table=True):
     reason: str = Field(sa_type=Text)
     actor: str
     created_at: datetime = _time(default_factory=utc_now)
+
+
+class RedactionJob(SQLModel, table=True):
+    """A detection or render asked for on the Redact page, as its page shows it.
+
+    Written by whoever runs it (a thread of `bwv serve` on SQLite, a `bwv worker` on
+    PostgreSQL, possibly on another machine), read by the page that polls it.
+    """
+
+    id: str = Field(primary_key=True, max_length=32)
+    clip_id: int = Field(foreign_key="clip.id", index=True)
+    kind: str = Field(max_length=16)  # detect | render
+    actor: str
+    choices_json: str = Field(default="{}", sa_type=Text)
+    state: str = Field(default="queued", max_length=16)  # queued | running | done | failed
+    stage: str = Field(default="waiting", max_length=32)
+    fraction: float = 0.0
+    message: str = Field(default="", sa_type=Text)
+    result_json: str = Field(default="{}", sa_type=Text)
+    runner: str = ""  # host:pid of the process running it
+    created_at: datetime = _time(default_factory=utc_now)
+    updated_at: datetime = _time(default_factory=utc_now)

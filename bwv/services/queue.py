@@ -15,8 +15,14 @@ exponential backoff. A worker that dies (SIGKILL, machine lost) stops its heartb
 periodic `retry_stalled` job, run by any live worker, puts its jobs back in the queue.
 
 Relinking is a job too, with a queueing lock, so at most one waits: links are computed
-once for a batch of files rather than once per file. Procrastinate and psycopg are
-imported only here and only when the queue is used.
+once for a batch of files rather than once per file.
+
+The Redact page's detections and renders (`bwv.redact`, queue `redact`) are jobs too, on
+PostgreSQL: minutes of CPU that must outlive a restart of the web app and run again when
+their worker dies. The job carries only the id of its `RedactionJob` row, which says
+what to do and which the job writes as it goes (see `bwv.services.redaction_web`).
+
+Procrastinate and psycopg are imported only here and only when the queue is used.
 """
 
 from __future__ import annotations
@@ -46,8 +52,10 @@ from ingest.worker import IngestOptions, discover
 
 INGEST_QUEUE = "ingest"
 LINKS_QUEUE = "links"
+REDACT_QUEUE = "redact"
 MAINTENANCE_QUEUE = "maintenance"
-QUEUES = (INGEST_QUEUE, LINKS_QUEUE, MAINTENANCE_QUEUE)
+QUEUES = (INGEST_QUEUE, LINKS_QUEUE, REDACT_QUEUE, MAINTENANCE_QUEUE)
+MAX_ATTEMPTS = 8
 RELINK_LOCK = "bwv relink"
 
 
@@ -171,7 +179,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 def make_app(engine: Engine) -> Any:
-    """A Procrastinate app on the catalogue's database, with bwv's three tasks."""
+    """A Procrastinate app on the catalogue's database, with bwv's four tasks."""
     from procrastinate import App, PsycopgConnector, RetryStrategy
     from procrastinate.exceptions import ConnectorException
     from psycopg import OperationalError
@@ -180,9 +188,13 @@ def make_app(engine: Engine) -> Any:
     # The queue's own connection failing (deferring the relink) is transient too: the
     # job runs again, finds its clip stored by hash, and defers the relink then.
     retried = {CatalogueBusy, Unfinished, ConnectorException, OperationalError}
-    transient = RetryStrategy(max_attempts=8, exponential_wait=2, retry_exceptions=retried)
+    transient = RetryStrategy(
+        max_attempts=MAX_ATTEMPTS, exponential_wait=2, retry_exceptions=retried
+    )
     app.task(name="bwv.ingest_file", queue=INGEST_QUEUE, retry=transient)(ingest_file)
     app.task(name="bwv.relink", queue=LINKS_QUEUE, retry=transient)(relink)
+    redacting = app.task(name="bwv.redact", queue=REDACT_QUEUE, retry=transient, pass_context=True)
+    redacting(redact)
     every = max(1, int(stall_seconds() // 4))
     stalled = app.task(name="bwv.retry_stalled", queue=MAINTENANCE_QUEUE, pass_context=True)
     app.periodic(cron=f"*/{every} * * * * *", periodic_id="stalls")(stalled(retry_stalled))
@@ -292,6 +304,45 @@ def relink() -> int:
     from bwv.services.ingesting import relink as recompute
 
     return recompute(_state().engine).links
+
+
+async def redact(context: Any, job_id: str) -> None:
+    """The job: the Redact page's detection or render, run in a thread of the worker
+    (its media work is OpenCV and ffmpeg, which leave the event loop free)."""
+    from bwv.services.redaction_web import run_job
+
+    last_try = context.job.attempts >= MAX_ATTEMPTS  # attempts before this one
+    engine = _state().engine
+    await asyncio.to_thread(run_job, engine, job_id, last_try=last_try, worker=True)
+
+
+def redaction_lock(clip_id: int, kind: str) -> str:
+    return f"redact {kind} clip {clip_id}"
+
+
+def redaction_waiting(session: Any, clip_id: int, kind: str) -> bool:
+    """Whether a Redact page job for the clip and kind waits in the queue (read in the
+    caller's transaction, so a request can refuse before it writes anything)."""
+    query = text(
+        "SELECT count(*) FROM procrastinate_jobs WHERE queueing_lock = :lock AND status = 'todo'"
+    )
+    return bool(session.execute(query, {"lock": redaction_lock(clip_id, kind)}).scalar_one())
+
+
+def defer_redaction(engine: Engine, job_id: str, clip_id: int, kind: str) -> bool:
+    """Queues the Redact page's job; False when one for the clip and kind is already
+    waiting (the queueing lock). The same lock keeps two of them from running at once."""
+    from procrastinate.exceptions import AlreadyEnqueued
+
+    require_postgres(engine)
+    lock = redaction_lock(clip_id, kind)
+    with _opened(make_app(engine)) as app:
+        task = app.tasks["bwv.redact"].configure(queueing_lock=lock, lock=lock)
+        try:
+            task.defer(job_id=job_id)
+        except AlreadyEnqueued:
+            return False
+    return True
 
 
 async def retry_stalled(context: Any, timestamp: int) -> int:

@@ -43,6 +43,7 @@ from compliance.decisions import checked_reason
 from redact.plan import Choices, Plan, PlanError, Span
 
 Progress = Callable[[str, float], None]  # stage, fraction done
+AlsoWrite = Callable[[Session, dict[str, Any]], None]  # more writes in the same transaction
 
 
 @dataclass(frozen=True)
@@ -137,8 +138,12 @@ def detect_faces(
     actor: str,
     store: Path | None = None,
     progress: Progress = _noop,
+    also_write: AlsoWrite | None = None,
 ) -> DetectResult:
-    """Finds the clip's face tracks, stores their thumbnails, and replaces its earlier scan."""
+    """Finds the clip's face tracks, stores their thumbnails, and replaces its earlier scan.
+
+    `also_write` joins the scan's transaction (a web job marks itself done there, so a
+    job rerun after its runner died never finds the work half recorded)."""
     from redact.detect import DetectSettings, NoVideo, scan
     from redact.model import checked_model
     from redact.tracks import TrackSettings
@@ -156,17 +161,9 @@ def detect_faces(
     settings = {**asdict(DetectSettings()), **asdict(TrackSettings())}
     with session_scope(engine) as session:
         _replace_scan(session, source, found, thumbs, settings, actor)
-        audit.record(
-            session,
-            actor=actor,
-            action="face_detect",
-            object_ids=[f"clip:{source.clip_id}"],
-            details={
-                "tracks": len(found.tracks),
-                "model_sha256": _model_sha(),
-                "settings": settings,
-            },
-        )
+        _audit_scan(session, source.clip_id, len(found.tracks), settings, actor)
+        if also_write is not None:
+            also_write(session, {"tracks": len(found.tracks)})
     views = [_view_of(t, thumb) for t, thumb in zip(found.tracks, thumbs, strict=True)]
     return DetectResult(
         source.clip_id,
@@ -176,6 +173,18 @@ def detect_faces(
         round(time.perf_counter() - started, 2),
         _model_sha(),
         views,
+    )
+
+
+def _audit_scan(
+    session: Session, clip_id: int, tracks: int, settings: dict[str, Any], actor: str
+) -> None:
+    audit.record(
+        session,
+        actor=actor,
+        action="face_detect",
+        object_ids=[f"clip:{clip_id}"],
+        details={"tracks": tracks, "model_sha256": _model_sha(), "settings": settings},
     )
 
 
@@ -488,8 +497,10 @@ def render_redaction(
     out: Path | None = None,
     store: Path | None = None,
     progress: Progress = _noop,
+    also_write: AlsoWrite | None = None,
 ) -> RenderResult:
-    """Renders the redacted copy into the store (and `out`), logs and audits it."""
+    """Renders the redacted copy into the store (and `out`), logs and audits it
+    (`also_write` joins that transaction, as for `detect_faces`)."""
     reason = checked_reason(choices.reason, "redaction")
     _check_out(out)
     view = plan_redaction(clip, choices, engine=engine, store=store)
@@ -506,7 +517,7 @@ def render_redaction(
     )
     if out is not None:
         export_copy(stored[1], out)
-    redaction_id = _record(engine, source, view, stored, log_stored, reason, actor)
+    redaction_id = _record(engine, source, view, (stored, log_stored), (reason, actor), also_write)
     return RenderResult(
         redaction_id,
         source.clip_id,
@@ -636,11 +647,11 @@ def _record(
     engine: Engine,
     source: _Source,
     view: PlanView,
-    stored: tuple[str, Path],
-    log_stored: tuple[str, Path],
-    reason: str,
-    actor: str,
+    copies: tuple[tuple[str, Path], tuple[str, Path]],
+    why_who: tuple[str, str],
+    also_write: AlsoWrite | None,
 ) -> int:
+    (stored, log_stored), (reason, actor) = copies, why_who
     spans = [asdict(s) for s in view.spans]
     with session_scope(engine) as session:
         row = Redaction(
@@ -671,6 +682,8 @@ def _record(
                 "reason": reason,
             },
         )
+        if also_write is not None:
+            also_write(session, {"redaction_id": row.id})
         return row.id
 
 

@@ -1,8 +1,9 @@
 """The Redact page of a clip: tick faces, speakers and words to hide, preview, render.
 
 Evidence officers and inspectors may redact; each action is one call into
-`bwv.services.redaction_web`, which runs detection and rendering in the background while
-the page polls the job's progress (htmx). Media and thumbnails are found by clip id,
+`bwv.services.redaction_web`, which runs detection and rendering in the background (a
+thread on SQLite, a `bwv worker` job on PostgreSQL) while the page polls the job's
+progress from the catalogue (htmx). Media and thumbnails are found by clip id,
 track label or redaction id, never by a path from the request.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
 
 from bwv.core.errors import BwvError
 from bwv.services import redaction_web, webviews
@@ -29,7 +31,7 @@ def redact_page(request: Request, clip_id: int, job: str = "") -> Response:
     user = signed_in(request, "redact")
     webviews.require_clip(_engine(request), clip_id)
     page = redaction_web.redact_page(_engine(request), clip_id, user.name)
-    shown = redaction_web.job(job, clip_id) if job else None
+    shown = redaction_web.job(job, clip_id, _engine(request)) if job else None
     return render(request, "redact.html", clip_id=clip_id, job=shown, **page)
 
 
@@ -41,7 +43,10 @@ async def redact_start(request: Request, clip_id: int, kind: str) -> Response:
     choices = _choices(
         form, [str(v) for v in multi.getlist("faces")], [str(v) for v in multi.getlist("speakers")]
     )
-    job = redaction_web.start_job(_engine(request), kind, clip_id, user.name, choices)
+    # Off the event loop: checking the choices and queueing the job wait on the database.
+    job = await run_in_threadpool(
+        redaction_web.start_job, _engine(request), kind, clip_id, user.name, choices
+    )
     return RedirectResponse(f"/clips/{clip_id}/redact?job={job.id}", status_code=303)
 
 
@@ -61,7 +66,7 @@ def _choices(form: dict[str, str], faces: list[str], speakers: list[str]) -> Cho
 @router.get("/clips/{clip_id}/redact/jobs/{job_id}")
 def redact_job(request: Request, clip_id: int, job_id: str) -> Response:
     signed_in(request, "redact")
-    job = redaction_web.job(job_id, clip_id)
+    job = redaction_web.job(job_id, clip_id, _engine(request))
     return render(request, "redact_job.html", clip_id=clip_id, job=job)
 
 

@@ -239,4 +239,4 @@ def test_bad_time_is_a_usage_error(db: Path) -> None:
 def test_catalogue_is_at_the_append_only_revision(db: Path) -> None:
     with sqlite3.connect(db) as connection:
         version = connection.execute("SELECT version_num FROM alembic_version").fetchone()[0]
-    assert version == HEAD_REVISION == "0011"
+    assert version == HEAD_REVISION == "0012"

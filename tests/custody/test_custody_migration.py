@@ -100,4 +100,4 @@ def test_sqlite_catalogue_reaches_the_new_head(tmp_path: Path) -> None:
     engine = get_engine(f"sqlite:///{tmp_path / 'bwv.db'}")
     with engine.connect() as connection:
         version = connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
-    assert version == HEAD_REVISION == "0011"
+    assert version == HEAD_REVISION == "0012"

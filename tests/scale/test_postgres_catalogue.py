@@ -4,6 +4,7 @@ for a server that cannot be used or a queue asked of SQLite."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -95,3 +96,14 @@ def test_a_clip_over_two_gibibytes_fits(postgres_url: str) -> None:
     with read_scope(engine) as session:
         size = session.execute(text("SELECT size_bytes FROM clip")).scalar_one()
     assert size == 5 * 2**30
+
+
+def test_a_worker_takes_every_queue_by_default_and_status_lists_them(postgres_url: str) -> None:
+    from bwv.cli.queue import worker_command
+    from bwv.services.queue import QUEUES
+
+    default = next(p.default for p in worker_command.params if p.name == "queues")
+    assert tuple(str(default).split(",")) == QUEUES and "redact" in QUEUES
+    result = CliRunner().invoke(main, ["--db", postgres_url, "queue", "status", "--json"])
+    assert result.exit_code == 0, result.output
+    assert [row["queue"] for row in json.loads(result.output)] == list(QUEUES)

@@ -149,7 +149,7 @@ def _wait(browser: Any, location: str) -> str:
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         fragment = browser.get(f"/clips/1/redact/jobs/{job}").text
-        if 'class="job running"' not in fragment:
+        if 'class="job running"' not in fragment and 'class="job queued"' not in fragment:
             return fragment
         time.sleep(0.5)
     raise AssertionError("the background job did not finish")
@@ -194,3 +194,51 @@ def test_trainers_play_only_the_redacted_copy(site) -> None:  # type: ignore[no-
     assert ("evidence_officer", "play", f"redaction:{latest.id}") in seen
     assert any(a == "redact_view" and o == "clip:1" for _u, a, o in seen)
     assert trainer.get(f"/redactions/{latest.id}/media").status_code == 403
+
+
+def test_a_job_left_running_by_a_stopped_web_app_shows_as_interrupted(site) -> None:  # type: ignore[no-untyped-def]
+    """On SQLite the web app's own thread runs a job: a row it left `running` when its
+    process ended is shown failed, and asking again starts a new job."""
+    import json
+    import socket
+    import subprocess
+    from dataclasses import asdict
+
+    from bwv.core.models import RedactionJob
+    from redact.plan import Choices
+
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    choices = Choices(mute=((1.0, 2.0),), reason="stale")
+    with session_scope(site["engine"]) as session:
+        session.add(
+            RedactionJob(
+                id="0123456789abcdef",
+                clip_id=1,
+                kind="render",
+                actor="evidence_officer",
+                choices_json=json.dumps(asdict(choices), sort_keys=True),
+                state="running",
+                stage="render",
+                runner=f"{socket.gethostname()}:{ended.pid}",
+            )
+        )
+    browser, token = client(site, "evidence_officer")
+    shown = browser.get("/clips/1/redact/jobs/0123456789abcdef").text
+    assert 'class="job failed"' in shown and "interrupted" in shown
+    assert "/redact/jobs/0123456789abcdef" not in browser.get("/clips/1/redact").text
+    again = browser.post(
+        "/clips/1/redact/render", data={"csrf_token": token, "mute": "1-2", "reason": "stale"}
+    )
+    assert again.status_code == 303 and "0123456789abcdef" not in again.headers["location"]
+    twice = browser.post(  # a double click while it renders (seconds): the same job
+        "/clips/1/redact/render", data={"csrf_token": token, "mute": "1-2", "reason": "stale"}
+    )
+    assert twice.headers["location"] == again.headers["location"]
+    assert "done" in _wait(browser, again.headers["location"])
+    assert browser.get("/clips/2/redact/jobs/0123456789abcdef").status_code == 404
+    from bwv.services.redaction_web import run_job
+
+    made = _redactions(site)
+    run_job(site["engine"], again.headers["location"].split("job=")[1])  # a rerun: nothing
+    assert _redactions(site) == made
