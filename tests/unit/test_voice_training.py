@@ -205,3 +205,23 @@ def test_speaker_groups_are_pooled_pieces_of_one_speaker_and_learnable() -> None
     assert np.all(x.min(axis=0) >= pieces.x.min(axis=0) - 1e-9)  # means of real pieces
     group = fit_group_classifier(bank, labels, speakers, np.ones(40, bool), GROUP_CONFIG, 0)
     assert auc(y, group.logits(x)) == 1.0
+
+
+def test_found_by_age_counts_each_conversation_in_its_child_s_age_band() -> None:
+    from ingest.voice.training.data import Examples
+    from ingest.voice.training.simulate import Conversations
+
+    # Four conversations of one 3 s segment (150 frames of 20 ms) each, children aged
+    # 7, 8, 10 and 12; the children of 7 and 12 reach the threshold, the others do not.
+    frames = np.full(4, 150)
+    segments = Examples(np.zeros((4, 1)), np.arange(4), frames)
+    probs = np.array([0.9, 0.2, 0.5, 0.8])
+    talk = Conversations(
+        "adult-and-child", segments, np.arange(4), probs, probs, 120.0, probs,
+        np.array([7, 8, 10, 12]),
+    )  # fmt: skip
+    assert talk.found_by_age(0.65, True) == [("0-8", 2, 0.5), ("9-10", 1, 0.0), ("11-12", 1, 1.0)]
+    # A segment of 1 s is under the 2 s a conversation needs, whatever its probability.
+    short = Examples(np.zeros((4, 1)), np.arange(4), np.full(4, 50))
+    brief = Conversations("", short, np.arange(4), probs, probs, 120.0, None, np.array([7] * 4))
+    assert brief.found_by_age(0.65, True) == [("0-8", 4, 0.0)]

@@ -18,6 +18,7 @@ CHILD_TURN_SHARE = 0.25  # in simulated adult-and-child conversations, the child
 RULE_THRESHOLDS = (0.5, 0.7, 0.8, 0.9)
 GROUPED_THRESHOLDS = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75)
 RULE_MIN_CHILD_S = (2.0, 5.0, 10.0, 20.0)
+AGE_BANDS = ((0, 8), (9, 10), (11, 12))  # the child's age (years), for "found" by age
 
 
 @dataclass
@@ -31,6 +32,7 @@ class Conversations:
     speaker_probs: np.ndarray  # [segments] its speaker group's pooled probability
     length_s: float
     oracle_probs: np.ndarray | None = None  # the same, grouped by the true speakers
+    child_ages: np.ndarray | None = None  # [conversations] the child's age, where one speaks
 
     def child_seconds(self, threshold: float, grouped: bool | str = False) -> np.ndarray:
         """Per conversation, the seconds of segments with probability >= threshold."""
@@ -44,6 +46,18 @@ class Conversations:
     def rate(self, threshold: float, min_child_s: float, grouped: bool | str = False) -> float:
         """Share of conversations a `min_child_s` over `threshold` rule would call child."""
         return float(np.mean(self.child_seconds(threshold, grouped) >= min_child_s))
+
+    def found_by_age(self, threshold: float, grouped: bool | str) -> list[tuple[str, int, float]]:
+        """(ages, conversations, share found) per band of the child's age: which children
+        the 95 % target is lost on."""
+        assert self.child_ages is not None, "simulated without a child"
+        found = self.child_seconds(threshold, grouped) >= 2.0
+        rows = []
+        for low, high in AGE_BANDS:
+            band = (self.child_ages >= low) & (self.child_ages <= high)
+            if band.any():
+                rows.append((f"{low}-{high}", int(band.sum()), float(found[band].mean())))
+        return rows
 
 
 def simulate_conversations(
@@ -128,6 +142,9 @@ class FalseAttribution:
     rules: list[tuple[float, float, float, float]]
     # as `grouped`, with each conversation's segments grouped by their true speakers
     oracle: list[tuple[float, float, float]] | None = None
+    # (ages, conversations, found) at the shipped threshold, grouped and by true speakers
+    found_by_age: list[tuple[str, int, float]] | None = None
+    oracle_found_by_age: list[tuple[str, int, float]] | None = None
 
     def lines(self) -> list[str]:
         shipped = next(row for row in self.grouped if row[0] == self.threshold)
@@ -150,11 +167,26 @@ class FalseAttribution:
                 if self.oracle
                 else []
             ),
+            *self._by_age_lines(),
             f"  segments judged alone ({self.segment_rate:.1%} of adult segments of 2-8 s "
             f"reach p >= {self.threshold:.2f}), rule p >= t for >= s seconds:",
             *(
                 f"  t {t:.2f}, s {m:4g}: {false:6.1%} / {found:6.1%}"
                 for t, m, false, found in self.rules
+            ),
+        ]
+
+    def _by_age_lines(self) -> list[str]:
+        if not self.found_by_age:
+            return []
+        oracle = {ages: found for ages, _, found in self.oracle_found_by_age or []}
+        return [
+            f"  child found at t {self.threshold:.2f} by the child's age "
+            "(grouped / true speakers):",
+            *(
+                f"  aged {ages:>5}: {found:6.1%} / {oracle.get(ages, float('nan')):6.1%} "
+                f"of {count} conversations"
+                for ages, count, found in self.found_by_age
             ),
         ]
 
@@ -183,4 +215,8 @@ def false_attribution(
             for t in RULE_THRESHOLDS
             for m in RULE_MIN_CHILD_S
         ],
+        found_by_age=None if mixed.child_ages is None else mixed.found_by_age(threshold, True),
+        oracle_found_by_age=None
+        if mixed.child_ages is None or mixed.oracle_probs is None
+        else mixed.found_by_age(threshold, "oracle"),
     )

@@ -297,7 +297,16 @@ class _TrainingData:
         probs = cv.probabilities(segments)
         grouped = cv.speaker_probabilities(segments, conversation)
         oracle = cv.speaker_probabilities(segments, conversation, self.speakers[segments.source])
-        return Conversations(kind, segments, conversation, probs, grouped, 120.0, oracle)
+        ages = self.child_ages(segments, conversation) if with_child else None
+        return Conversations(kind, segments, conversation, probs, grouped, 120.0, oracle, ages)
+
+    def child_ages(self, segments: Examples, conversation: np.ndarray) -> np.ndarray:
+        """Per conversation, the age of its child (the one child speaker in it)."""
+        ages = np.array([u.age for u in self.sets[CLEAN].utterances])[segments.source]
+        is_child = self.labels[segments.source] == 1
+        out = np.full(int(conversation.max()) + 1, -1)
+        np.maximum.at(out, conversation[is_child], ages[is_child])
+        return out
 
     def confound(self, conditions: tuple[str, ...], options: TrainOptions) -> ConfoundFigures:
         """Each feature group alone, and the same utterances forwards and reversed."""
