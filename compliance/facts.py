@@ -140,8 +140,10 @@ def load_evidence(
     session: Session, *, policy: Policy, period: Period, refs: list[str] | None = None
 ) -> Evidence:
     """Every incident in `period` (or named in `refs`) with its attendance and links."""
-    chosen = _chosen_refs(period, refs)
-    by_ref = {facts.incident_ref: IncidentEvidence(facts) for facts in _incidents(session, chosen)}
+    conditions = _chosen(period, refs)
+    chosen = _chosen_refs(conditions)
+    incidents = _incidents(session, conditions)
+    by_ref = {facts.incident_ref: IncidentEvidence(facts) for facts in incidents}
     for ref, attendance in _attendance(session, chosen):
         by_ref[ref].attendance.append(attendance)
     for ref, link in _links(session, chosen, policy):
@@ -169,8 +171,8 @@ def _link_order(link: LinkFacts) -> tuple[datetime, int]:
     return (link.clip.started_at or datetime.min, link.clip.clip_id)
 
 
-def _chosen_refs(period: Period, refs: list[str] | None) -> Any:
-    """A subquery of the chosen incidents' refs, or None when every incident is chosen."""
+def _chosen(period: Period, refs: list[str] | None) -> list[ColumnElement[bool]]:
+    """The conditions on the incident table that choose the incidents (none: every one)."""
     c = Incident.__table__.c  # type: ignore[attr-defined]
     conditions: list[ColumnElement[bool]] = []
     if refs is not None:
@@ -179,6 +181,12 @@ def _chosen_refs(period: Period, refs: list[str] | None) -> Any:
         conditions.append(c.reported_at >= period.since)
     if period.until is not None:
         conditions.append(c.reported_at < period.until)
+    return conditions
+
+
+def _chosen_refs(conditions: list[ColumnElement[bool]]) -> Any:
+    """A subquery of the chosen incidents' refs, or None when every incident is chosen."""
+    c = Incident.__table__.c  # type: ignore[attr-defined]
     return select(c.incident_ref).where(*conditions) if conditions else None
 
 
@@ -186,7 +194,7 @@ def _only(query: Any, column: Any, chosen: Any) -> Any:
     return query if chosen is None else query.where(column.in_(chosen))
 
 
-def _incidents(session: Session, chosen: Any) -> list[IncidentFacts]:
+def _incidents(session: Session, conditions: list[ColumnElement[bool]]) -> list[IncidentFacts]:
     c = Incident.__table__.c  # type: ignore[attr-defined]
     query = select(
         c.incident_ref,
@@ -198,7 +206,9 @@ def _incidents(session: Session, chosen: Any) -> list[IncidentFacts]:
         c.notes,
         c.priority,
     )
-    rows = session.execute(_only(query, c.incident_ref, chosen)).all()
+    # The conditions themselves, not `incident_ref IN (the same rows)`: PostgreSQL ran
+    # that as a scan of every incident hashed against the chosen ones.
+    rows = session.execute(query.where(*conditions)).all()
     return [
         IncidentFacts(
             ref,
