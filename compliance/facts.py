@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, func, or_, select
+from sqlalchemy import ColumnElement, exists, func, or_, select, true
 from sqlmodel import Session
 
 from bwv.core.child_speech import (
     child_seconds_sql,
     other_voice_first_sql,
     other_voice_seconds_sql,
+    voice_figures_lateral,
 )
 from bwv.core.models import (
     Assignment,
@@ -237,6 +238,16 @@ def _attendance(session: Session, chosen: Any) -> list[tuple[str, AttendanceFact
 def _links(session: Session, chosen: Any, policy: Policy) -> list[tuple[str, LinkFacts]]:
     link, clip = ClipLink.__table__, Clip.__table__  # type: ignore[attr-defined]
     review = VoiceReview.__table__  # type: ignore[attr-defined]
+    threshold = policy.child_probability_threshold
+    figures: list[Any] = [
+        child_seconds_sql(clip.c.id, threshold),
+        other_voice_seconds_sql(clip.c.id),
+        other_voice_first_sql(clip.c.id),
+    ]
+    lateral = None
+    if session.get_bind().dialect.name == "postgresql":  # SQLite has no LATERAL
+        lateral = voice_figures_lateral(clip.c.id, threshold)
+        figures = [lateral.c.child, lateral.c.other, lateral.c.other_first]
     query = select(
         link.c.incident_ref,
         link.c.officer_id,
@@ -244,14 +255,13 @@ def _links(session: Session, chosen: Any, policy: Policy) -> list[tuple[str, Lin
         link.c.ambiguous,
         link.c.source,
         *_clip_columns(clip),
-        child_seconds_sql(clip.c.id, policy.child_probability_threshold),
-        other_voice_seconds_sql(clip.c.id),
-        other_voice_first_sql(clip.c.id),
+        *figures,
         *_review_columns(review.c),
     )
-    query = query.join_from(link, clip, link.c.clip_id == clip.c.id).outerjoin(
-        review, review.c.clip_id == clip.c.id
-    )
+    query = query.join_from(link, clip, link.c.clip_id == clip.c.id)
+    if lateral is not None:
+        query = query.outerjoin(lateral, true())
+    query = query.outerjoin(review, review.c.clip_id == clip.c.id)
     rows = session.execute(_only(query, link.c.incident_ref, chosen)).all()
     return [
         (row[0], LinkFacts(_clip_facts(row[5:]), row[1], row[2], bool(row[3]), row[4]))
