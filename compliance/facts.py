@@ -364,11 +364,8 @@ def unassigned_clips(session: Session, period: Period) -> list[UnassignedClip]:
         a.issued_at <= c.started_at,
         or_(a.returned_at.is_(None), a.returned_at > c.started_at),
     )
-    # coalesce, not "IS NULL OR = ''": SQLite would then scan every clip by officer
-    # instead of the period's clips by start time.
-    unknown_officer = func.coalesce(c.officer_id, "") == ""
     query = select(c.id, c.file_name, c.device_serial, raw(c.started_at)).where(
-        unknown_officer, c.started_at.is_not(None), ~assigned
+        _unknown_officer(c, session.get_bind().dialect.name), c.started_at.is_not(None), ~assigned
     )
     if period.since is not None:
         query = query.where(c.started_at >= period.since)
@@ -379,3 +376,15 @@ def unassigned_clips(session: Session, period: Period) -> list[UnassignedClip]:
         UnassignedClip(clip_id, name, serial, naive(started))
         for clip_id, name, serial, started in rows
     ]
+
+
+def _unknown_officer(c: Any, dialect: str) -> ColumnElement[bool]:
+    """No sidecar officer, said so that each database picks the quick plan."""
+    if dialect == "postgresql":
+        # PostgreSQL has no statistics for the coalesce below: it guessed one clip in
+        # 200 where nine in ten qualify, and probed the assignments clip by clip instead
+        # of hashing them once (2.3 times slower).
+        return or_(c.officer_id.is_(None), c.officer_id == "")
+    # SQLite, with no statistics gathered, would answer "IS NULL OR = ''" by the officer
+    # index, reading every clip of the catalogue instead of the period's by start time.
+    return func.coalesce(c.officer_id, "") == ""
