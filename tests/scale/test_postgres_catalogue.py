@@ -175,3 +175,26 @@ def test_the_json_report_is_the_same_on_sqlite_and_postgres(
     monkeypatch.setattr(parts, "CHUNK_INCIDENTS", 150)
     monkeypatch.setattr(parts, "_usable_cores", lambda: 3)
     assert _json_report(engines[1]) == sqlite
+
+
+def test_connections_run_without_jit_in_this_process_and_a_forked_part(postgres_url: str) -> None:
+    """JIT compiling a report chunk's query took longer than running it: every connection
+    bwv opens has it off, a forked part's new connection too, while the server's own
+    default stays on."""
+    engine = get_engine(postgres_url)
+    jit = "SHOW jit"
+    with read_scope(engine) as session:
+        assert session.execute(text(jit)).scalar_one() == "off"
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:
+        engine.dispose(close=False)
+        with session_scope(engine) as session:
+            os.write(write, session.execute(text(jit)).scalar_one().encode())
+        os._exit(0)
+    os.waitpid(child, 0)
+    assert os.read(read, 10) == b"off"
+    import psycopg
+
+    with psycopg.connect(postgres_url.replace("+psycopg", "")) as plain:
+        assert plain.execute(jit).fetchone() == ("on",)
