@@ -11,10 +11,13 @@ implementation would do) is measured on a sample in the same run and extrapolate
     .venv/bin/python bench/report.py                 # full size
     .venv/bin/python bench/report.py --scale 0.1     # a quick look
     .venv/bin/python bench/report.py --postgres postgresql://bwv@HOST:5432/EMPTY_DB
+    .venv/bin/python bench/report.py --start-postgres   # as root, Debian's postgresql
 
 With `--postgres`, the same steps run again on that (empty) PostgreSQL database and are
 printed beside the SQLite figures, with the rows and bytes (table plus indexes) each
 table takes there: the measured sizes that docs/scale.md scales to a force.
+`--start-postgres` makes that database in a throw-away cluster, as the tests do
+(tests/postgres_helpers.py: a temp folder, a free port, `fsync=off`), stopped at the end.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,7 +40,7 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select, text
 
-from bwv.core.db import database_url, get_engine, session_scope
+from bwv.core.db import database_url, dispose_engines, get_engine, session_scope
 from bwv.core.models import (
     Assignment,
     Attendance,
@@ -79,6 +83,9 @@ def main() -> None:
             run(folder, sizes, random.Random(args.seed))
         if args.postgres:
             run(folder, sizes, random.Random(args.seed), url=args.postgres)
+        elif args.start_postgres:
+            with throwaway_postgres() as url:
+                run(folder, sizes, random.Random(args.seed), url=url)
     finally:
         if not args.keep:
             shutil.rmtree(folder, ignore_errors=True)
@@ -92,8 +99,28 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="Keep the temporary catalogue.")
     parser.add_argument("--postgres", metavar="URL", help="Also run on this empty database.")
+    parser.add_argument(
+        "--start-postgres", action="store_true",
+        help="Also run on a throw-away PostgreSQL cluster started here (as root).",
+    )  # fmt: skip
     parser.add_argument("--skip-sqlite", action="store_true", help="Only the PostgreSQL run.")
     return parser.parse_args()
+
+
+@contextmanager
+def throwaway_postgres() -> Iterator[str]:
+    """An empty database in a cluster of its own, stopped and removed afterwards."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from postgres_helpers import WHAT, can_run_postgres, start_cluster
+
+    if not can_run_postgres():
+        raise SystemExit(f"--start-postgres needs {WHAT}")
+    cluster = start_cluster()
+    try:
+        yield cluster.new_database()
+    finally:
+        dispose_engines()  # the server is stopped, not waited for, but leave it clean
+        cluster.stop()
 
 
 def run(folder: Path, sizes: Sizes, rng: random.Random, url: str | None = None) -> None:

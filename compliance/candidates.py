@@ -14,7 +14,8 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Integer, any_, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session
 
 from bwv.core.child_speech import decision_sql
@@ -53,28 +54,35 @@ def _ranked(best: dict[int, list[dict[str, Any]]], clip_ids: list[int]) -> list[
     return found[:CANDIDATES]
 
 
-def _best_query() -> Any:
+def _best_query(chosen: Any) -> Any:
     """Built once: the web's incident page asks for one incident's clips on each request."""
     s = TranscriptSegment.__table__.c  # type: ignore[attr-defined]
     probability = decision_sql(s)
     rank = func.row_number().over(partition_by=s.clip_id, order_by=(probability.desc(), s.start_s))
     ranked = (
         select(s.clip_id, s.start_s, s.end_s, s.speaker, probability.label("p"), rank.label("r"))
-        .where(s.clip_id.in_(bindparam("ids", expanding=True)), probability.is_not(None))
+        .where(chosen(s.clip_id), probability.is_not(None))
         .subquery()
     )
     return select(ranked).where(ranked.c.r <= CANDIDATES)
 
 
-_BEST = _best_query()
+# SQLite binds each clip id (a batch at a time, under its parameter limit). PostgreSQL
+# takes a report chunk's ids as one array: a list of bound values made each query's text
+# long and new, and the driver parsing it took longer than the database answering it.
+_BEST = _best_query(lambda clip_id: clip_id.in_(bindparam("ids", expanding=True)))
+_BEST_ARRAY = _best_query(lambda clip_id: clip_id == any_(bindparam("ids", type_=ARRAY(Integer))))
 
 
 def _best_segments(session: Session, clip_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
     """Per clip, its `CANDIDATES` segments of highest decision probability."""
     found: dict[int, list[dict[str, Any]]] = {}
-    for first in range(0, len(clip_ids), _BATCH):
-        batch = {"ids": clip_ids[first : first + _BATCH]}
-        for clip_id, start, end, speaker, p, _ in session.execute(_BEST, batch):
+    query, size = _BEST, _BATCH
+    if session.get_bind().dialect.name == "postgresql":
+        query, size = _BEST_ARRAY, max(len(clip_ids), 1)
+    for first in range(0, len(clip_ids), size):
+        batch = {"ids": clip_ids[first : first + size]}
+        for clip_id, start, end, speaker, p, _ in session.execute(query, batch):
             found.setdefault(clip_id, []).append(
                 {"clip_id": clip_id, "start_s": start, "end_s": end, "speaker": speaker,
                  "child_probability": round(float(p), 4)}

@@ -81,6 +81,15 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _on_postgres_connect(dbapi_connection: Any, _record: Any) -> None:
+    # No JIT compilation: the per-clip subqueries of the report's and linking's set-based
+    # reads push their cost estimates past `jit_above_cost`, and compiling them took longer
+    # (0.6 s for each 10,000 incidents judged) than running them.
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute("SET jit = off")
+    dbapi_connection.commit()
+
+
 READ_ONLY = "bwv_read_only"
 
 
@@ -103,6 +112,8 @@ def get_engine(url: str) -> Engine:
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _on_sqlite_connect)
             event.listen(engine, "begin", _on_sqlite_begin)
+        elif engine.dialect.name == "postgresql":
+            event.listen(engine, "connect", _on_postgres_connect)
         _migrate_or_close(engine)
     except ImportError as exc:  # the URL names a database whose driver is not installed
         raise CatalogueError(
