@@ -236,15 +236,36 @@ def _outcomes(
         yield from (_work(path) for path in files)
         return
     threads = max(1, (os.cpu_count() or 1) // workers)
-    with ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=get_context("spawn"),
-        initializer=_init_worker,
-        initargs=(options, config, known, threads),
-    ) as pool:
+    with worker_pool(workers, threads, options, config, known) as pool:
         futures: list[Future[FileResult | Skipped]] = [pool.submit(_work, p) for p in files]
         for future in as_completed(futures):
             yield future.result()
+
+
+# Read by OpenBLAS (numpy) and OpenMP when they load, which in a spawned process happens
+# while it unpickles its work, before any code of ours runs there.
+NATIVE_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
+
+
+def worker_pool(
+    processes: int,
+    threads: int,
+    options: IngestOptions,
+    config: IngestConfig,
+    known: frozenset[str] = frozenset(),
+) -> ProcessPoolExecutor:
+    """Processes that each load the model once, each held to `threads` threads: the
+    model's, and OpenBLAS's, OpenMP's and OpenCV's, which otherwise take every core each,
+    so that N processes on N cores do not run 2N busy threads. The processes inherit the
+    environment set here (a value the user set is kept)."""
+    for name in NATIVE_THREAD_VARIABLES:
+        os.environ.setdefault(name, str(threads))
+    return ProcessPoolExecutor(
+        max_workers=processes,
+        mp_context=get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(options, config, known, threads),
+    )
 
 
 _CONTEXT: FileContext | None = None
@@ -256,6 +277,9 @@ def _init_worker(
 ) -> None:
     """Runs once per worker process: loads the model a single time for all its files."""
     global _CONTEXT, _KNOWN
+    import cv2
+
+    cv2.setNumThreads(threads)
     transcriber = None
     if options.transcribe:
         from ingest.transcribe import load_transcriber

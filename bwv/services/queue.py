@@ -36,7 +36,6 @@ from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -216,16 +215,11 @@ class WorkerState:
         key = repr(options)
         if key not in self.pools:
             from ingest.config import load_config
-            from ingest.worker import _init_worker, check_model
+            from ingest.worker import check_model, worker_pool
 
             check_model(options)
             threads = self.threads or max(1, (os.cpu_count() or 1) // self.processes)
-            self.pools[key] = ProcessPoolExecutor(
-                max_workers=self.processes,
-                mp_context=get_context("spawn"),
-                initializer=_init_worker,
-                initargs=(options, load_config(), frozenset(), threads),
-            )
+            self.pools[key] = worker_pool(self.processes, threads, options, load_config())
         return self.pools[key]
 
     def warm(self) -> float:
