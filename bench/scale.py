@@ -50,7 +50,7 @@ READABLE = (
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--postgres", required=True, help="URL of a database on the server")
-    parser.add_argument("--copies", type=int, default=6, help="copies of each sample clip")
+    parser.add_argument("--copies", type=int, default=12, help="copies of each sample clip")
     parser.add_argument("--no-transcribe", action="store_true", help="throughput without model")
     parser.add_argument(
         "--footage", type=Path, help="a folder of footage to use instead (bench/ingest.py's)"
