@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from bench_scripts import bench_module
 from click.testing import CliRunner
 
 from bwv.cli import main
@@ -18,16 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
-def load_bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("fuzz_ingest", ROOT / "bench" / "fuzz_ingest.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["fuzz_ingest"] = module  # dataclasses resolve their module by name
-    spec.loader.exec_module(module)
-    return module
-
-
-fuzz_ingest = load_bench()
+fuzz_ingest = bench_module("fuzz_ingest")
 
 
 def test_corpus_has_every_kind_of_damage(tmp_path: Path) -> None:

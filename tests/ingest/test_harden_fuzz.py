@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 from pathlib import Path
 
 import pytest
+from bench_scripts import bench_module
 
 ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("fuzz_ingest", ROOT / "bench" / "fuzz_ingest.py")
-assert _spec and _spec.loader
-fuzz_ingest = sys.modules.setdefault("fuzz_ingest", importlib.util.module_from_spec(_spec))
-if not hasattr(fuzz_ingest, "fuzz"):  # dataclasses resolve their module by name
-    _spec.loader.exec_module(fuzz_ingest)
+fuzz_ingest = bench_module("fuzz_ingest")
 
 # Slow: hostile files through the real pipeline.
 pytestmark = pytest.mark.slow

@@ -5,16 +5,14 @@ SQLite's from the same catalogue (PostgreSQL reads some figures by other queries
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import random
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from bench_scripts import bench_module
 from click.testing import CliRunner
 from compliance_helpers import relink
 from sqlalchemy import Engine, select, text
@@ -119,15 +117,6 @@ def test_a_worker_takes_every_queue_by_default_and_status_lists_them(postgres_ur
     assert [row["queue"] for row in json.loads(result.output)] == list(QUEUES)
 
 
-def _load_bench_report() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_report", ROOT / "bench" / "report.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_report"] = module  # dataclasses resolve their module by name
-    spec.loader.exec_module(module)
-    return module
-
-
 REVIEWED = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 
 
@@ -169,7 +158,7 @@ def test_the_json_report_is_the_same_on_sqlite_and_postgres(
 ) -> None:
     """One generated catalogue (other voices, reviews, hundreds of clips to suggest
     segments from) in both databases: the same report, whole, and in parts and chunks."""
-    bench = _load_bench_report()
+    bench = bench_module("report")
     sizes = bench.Sizes(incidents=1_500, clips=4_500, officers=40)
     engines = [get_engine(database_url(str(tmp_path / "bwv.db"))), get_engine(postgres_url)]
     for engine in engines:
