@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from bench_scripts import bench_module
 from click.testing import CliRunner
 from sqlalchemy import text
 
@@ -29,12 +30,8 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "sample_media"
 
-READABLE = (
-    "X60390007_20240116_072330.mp4",
-    "X60390008_20240116_093000.mp4",
-    "X60390011_20240412_090000.mp4",
-    "VID_0042.mp4",
-)
+scale_bench = bench_module("scale")  # its footage: the same files the benchmark times
+READABLE = scale_bench.READABLE
 STALL_S = "4"
 
 
@@ -73,12 +70,7 @@ def stop(worker: subprocess.Popen[bytes]) -> None:
 def clips_folder(tmp_path: Path, copies: int = 2) -> Path:
     """`copies` distinct files per readable sample (a different tail, so a different
     SHA-256), plus the unreadable sample: more files than workers."""
-    media = tmp_path / "media"
-    media.mkdir()
-    for name in READABLE:
-        for n in range(copies):
-            target = media / f"{Path(name).stem}_{n}{Path(name).suffix}"
-            target.write_bytes((SAMPLES / name).read_bytes() + b"\0" * n)
+    media: Path = scale_bench.footage(tmp_path, copies)
     shutil.copy(SAMPLES / "X60390012_20240518_140000.mp4", media)
     return media
 
